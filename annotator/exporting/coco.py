@@ -1,0 +1,70 @@
+"""COCO instances JSON: one annotation per 8-connected component of a colour in the mask.
+
+Hole-free lesions are polygons; a lesion with a hole is an uncompressed RLE (polygons cannot
+carry holes). ``width``/``height`` are the real width and height (the authors' script swaps them).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+
+from annotator import geometry
+from annotator.exporting.base import ExportRecord
+
+CATEGORIES = [{"id": 1, "name": "Benign"}, {"id": 2, "name": "Malignant"}]
+CATEGORY_ID = {geometry.BENIGN: 1, geometry.MALIGNANT: 2}
+PATH = "annotations/instances.json"
+
+
+def rle(mask: np.ndarray) -> dict:
+    """Uncompressed COCO RLE (column-major runs, starting with background)."""
+    flat = mask.astype(np.uint8).flatten(order="F")
+    changes = np.flatnonzero(np.diff(flat)) + 1
+    bounds = np.concatenate([[0], changes, [flat.size]])
+    counts = np.diff(bounds).tolist()
+    if flat.size and flat[0] == 1:
+        counts = [0, *counts]
+    return {"counts": counts, "size": [int(mask.shape[0]), int(mask.shape[1])]}
+
+
+class CocoFormat:
+    key = "coco"
+
+    def __init__(self) -> None:
+        self.images: list[dict] = []
+        self.annotations: list[dict] = []
+
+    def add(self, zf: zipfile.ZipFile, record: ExportRecord) -> None:
+        image_id = len(self.images) + 1
+        self.images.append({"id": image_id, "file_name": record.name, "width": record.width, "height": record.height})
+        for lesion in record.components:
+            pixels = geometry.lesion_mask(lesion, record.width, record.height)
+            if lesion.holes:
+                segmentation: list | dict = rle(pixels)
+            else:
+                segmentation = [[float(v) for point in lesion.points for v in point]]
+            ys, xs = np.nonzero(pixels)
+            self.annotations.append(
+                {
+                    "id": len(self.annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": CATEGORY_ID[lesion.label],
+                    "segmentation": segmentation,
+                    "area": int(pixels.sum()),
+                    "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)],
+                    "iscrowd": 0,
+                }
+            )
+
+    def finish(self, zf: zipfile.ZipFile) -> None:
+        doc = {
+            "info": {"description": "BUS Review consensus export", "version": "1.0"},
+            "licenses": [],
+            "categories": CATEGORIES,
+            "images": self.images,
+            "annotations": self.annotations,
+        }
+        zf.writestr(PATH, json.dumps(doc, separators=(",", ":")))

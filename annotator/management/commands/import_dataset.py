@@ -1,0 +1,64 @@
+"""python manage.py import_dataset PATH [--as draft|submitted|approved] [--annotator USER]"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from annotator import importing, permissions
+
+
+class Command(BaseCommand):
+    help = "Import a folder or ZIP in the BUS-UCLM layout (images/, optional masks/ and INFO.csv)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("path")
+        parser.add_argument(
+            "--as",
+            dest="as_status",
+            choices=["draft", "submitted", "approved"],
+            default="approved",
+            help="status given to images that come with a mask (default: approved)",
+        )
+        parser.add_argument("--annotator", help="user who is assigned the images (and owns drafts)")
+        parser.add_argument("--actor", help="user recorded in the audit log (default: the importer account)")
+
+    def handle(self, *args, path, as_status, annotator, actor, **options):
+        users = get_user_model().objects
+        annotator_user = None
+        if annotator:
+            annotator_user = users.filter(username=annotator).first()
+            if annotator_user is None or permissions.ANNOTATOR not in permissions.roles_of(annotator_user):
+                raise CommandError(f"{annotator} is not an annotator")
+        if as_status == "draft" and annotator_user is None:
+            raise CommandError("--as draft needs --annotator: a draft belongs to the annotator who edits it")
+        actor_user = users.filter(username=actor).first() if actor else importing.importer_user()
+        if actor_user is None:
+            raise CommandError(f"no user {actor}")
+        try:
+            source = importing.folder_source(Path(path))
+        except importing.ImportRefused as e:
+            raise CommandError(str(e)) from None
+
+        def progress(i: int, total: int, name: str) -> None:
+            if sys.stderr.isatty():
+                sys.stderr.write(f"\r[{i}/{total}] {name}   ")
+            elif i == total or i % 50 == 0:
+                self.stderr.write(f"[{i}/{total}] {name}")
+
+        report = importing.import_dataset(
+            source, as_status=as_status, actor=actor_user, annotator=annotator_user, progress=progress
+        )
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")
+        for defect in report.defects:
+            self.stdout.write(f"DEFECT {defect}")
+        self.stdout.write(
+            f"imported {len(report.imported)}, unchanged {len(report.unchanged)}, failed {len(report.failed)}, "
+            f"defects {len(report.defects)}"
+        )
+        if report.failed and not report.imported and not report.unchanged:
+            raise CommandError("nothing could be imported")

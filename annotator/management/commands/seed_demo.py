@@ -1,0 +1,105 @@
+"""python manage.py seed_demo: demo users and a few patients of synthetic images in every status."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError
+
+from annotator import demo, importing, permissions, workflow
+from annotator.models import Image, Status
+
+DEMO_USERS = [
+    # username, roles, superuser
+    ("alice", [permissions.ANNOTATOR], False),
+    ("dave", [permissions.ANNOTATOR, permissions.REVIEWER], False),
+    ("bob", [permissions.REVIEWER], False),
+    ("carol", [permissions.CURATOR], False),
+    ("admin", [permissions.CURATOR], True),
+]
+# patient -> list of lesion label lists, one per image
+PATIENTS = {
+    "DEMA": [["benign"], [], ["benign", "benign"], [], ["benign"], []],
+    "DEMB": [["malignant"], [], ["malignant"], ["benign"], [], ["malignant", "benign"]],
+    "DEMC": [[], ["benign"], [], ["malignant"], ["benign"], []],
+    "DEMD": [["benign"], ["malignant"], [], ["benign", "benign", "benign"], [], ["malignant"]],
+}
+
+
+class Command(BaseCommand):
+    help = "Create demo users (passwords printed) and synthetic images in every workflow status. Local use only."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--force", action="store_true", help="allow with DEBUG off (never on a real server)")
+
+    def handle(self, *args, force, **options):
+        if not settings.DEBUG and not force:
+            raise CommandError("seed_demo creates users with known passwords; it runs only with DEBUG on")
+        permissions.ensure_role_groups()
+        users = {}
+        lines = []
+        for username, roles, superuser in DEMO_USERS:
+            password = f"{username}-demo-2026"
+            user, created = get_user_model().objects.get_or_create(username=username)
+            if created:
+                user.set_password(password)
+                user.is_superuser = user.is_staff = superuser
+                user.save()
+                user.groups.set([Group.objects.get(name=r) for r in roles])
+            users[username] = user
+            lines.append(
+                f"  {username:<6} {password:<18} {', '.join(roles)}{' + admin' if superuser else ''}"
+                + ("" if created else "  (existed; password unchanged)")
+            )
+        if Image.objects.filter(patient__code__in=PATIENTS).exists():
+            self.stdout.write("demo images already present; nothing added")
+        else:
+            self._images(users)
+        self.stdout.write("Demo users (local only):\n" + "\n".join(lines))
+
+    def _images(self, users) -> None:
+        drawn = {}
+        loaders = {}
+        for p, (code, images) in enumerate(sorted(PATIENTS.items())):
+            for i, labels in enumerate(images):
+                name = f"{code}_{i:03d}.png"
+                png, lesions = demo.generate(seed=1000 + p * 100 + i, lesions=labels)
+                loaders[name] = lambda data=png: data
+                drawn[name] = lesions
+        report = importing.import_dataset(importing.Source(images=loaders), actor=users["carol"])
+        if report.failed:
+            raise CommandError(f"demo import failed: {report.defects}")
+        alice, dave, bob, carol = users["alice"], users["dave"], users["bob"], users["carol"]
+        images = {im.name: im for im in Image.objects.filter(name__in=loaders)}
+        for code, annotator in (("DEMA", alice), ("DEMB", alice), ("DEMC", dave), ("DEMD", alice)):
+            workflow.assign(
+                image_ids=[im.pk for n, im in images.items() if n.startswith(code)], annotator=annotator, user=carol
+            )
+
+        def draw(name, user, submit=True):
+            layer = workflow.start(image_id=images[name].pk, user=user)
+            content = workflow.LayerContent(lesions=drawn[name], is_normal=not drawn[name])
+            layer = workflow.save_draft(layer_id=layer.pk, user=user, content=content, expected_version=layer.version)
+            if submit:
+                workflow.submit(layer_id=layer.pk, user=user)
+
+        # DEMA: approved by bob; DEMB: waiting for review; DEMC: dave's, one sent back;
+        # DEMD: alice's drafts and new images.
+        for name in sorted(n for n in images if n.startswith("DEMA")):
+            draw(name, alice)
+            workflow.approve(image_id=images[name].pk, user=bob)
+        for name in sorted(n for n in images if n.startswith("DEMB")):
+            draw(name, alice)
+        for name in sorted(n for n in images if n.startswith("DEMC"))[:3]:
+            draw(name, dave)
+        workflow.send_back(
+            image_id=images["DEMC_001.png"].pk,
+            user=bob,
+            comment="The lower margin is drawn too tight; include the hypoechoic rim.",
+            remarks=[{"x": 400, "y": 380, "text": "rim here"}],
+        )
+        workflow.approve(image_id=images["DEMC_000.png"].pk, user=bob)
+        draw("DEMD_000.png", alice, submit=False)
+        counts = {s: Image.objects.filter(name__in=loaders, status=s).count() for s in Status}
+        self.stdout.write("demo images: " + ", ".join(f"{n} {s}" for s, n in counts.items()))

@@ -1,0 +1,235 @@
+"""The dataset: patients, images, readers' mask layers, lesions, reviews and the audit log.
+
+Only ``annotator.workflow`` changes an image's or a layer's status; everything else reads.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import F, Q
+
+from annotator import geometry
+
+PATIENT_CODE = RegexValidator(r"^[A-Z]{4}$", "A patient code is four capital letters (BUS-UCLM convention).")
+IMAGE_NAME = RegexValidator(r"^[A-Z]{4}_\d{3,}\.png$", "An image name is XXXX_YYY.png (patient code, number).")
+
+
+class Patient(models.Model):
+    code = models.CharField(max_length=4, unique=True, validators=[PATIENT_CODE])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Status(models.TextChoices):
+    """Where an image stands in the two-reader loop."""
+
+    NEW = "new", "New"
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    RETURNED = "returned", "Returned"
+    APPROVED = "approved", "Approved"
+
+
+class Image(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="images")
+    name = models.CharField(max_length=64, unique=True, validators=[IMAGE_NAME])
+    number = models.PositiveIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    pixel_spacing_mm = models.FloatField(null=True, blank=True)
+    checksum = models.CharField(max_length=64, db_index=True, help_text="SHA-256 of the PNG bytes")
+    # Consensus metadata (as in INFO.csv); copied from the approved layer on approval.
+    doppler = models.BooleanField(default=False)
+    marks = models.BooleanField(default=False)
+    combined = models.BooleanField(default=False)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW, db_index=True)
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_images"
+    )
+    consensus = models.OneToOneField(
+        "MaskLayer", null=True, blank=True, on_delete=models.PROTECT, related_name="consensus_of"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status=Status.APPROVED) | Q(consensus__isnull=False), name="approved_has_consensus"
+            ),
+            models.CheckConstraint(condition=Q(width__gt=0) & Q(height__gt=0), name="image_has_size"),
+            models.CheckConstraint(
+                condition=Q(pixel_spacing_mm__isnull=True) | Q(pixel_spacing_mm__gt=0), name="spacing_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImageData(models.Model):
+    """The PNG bytes, kept apart so that lists of images never load pixels by accident."""
+
+    image = models.OneToOneField(Image, primary_key=True, on_delete=models.CASCADE, related_name="data")
+    png = models.BinaryField()
+
+
+class LayerStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    RETURNED = "returned", "Returned"
+    APPROVED = "approved", "Approved"
+    SUPERSEDED = "superseded", "Superseded"
+
+
+OPEN_LAYER_STATUSES = [LayerStatus.DRAFT, LayerStatus.SUBMITTED]
+
+
+class MaskLayer(models.Model):
+    """One reader's drawing of one image at one revision. Immutable once submitted."""
+
+    class Source(models.TextChoices):
+        DRAWN = "drawn", "Drawn in BUS Review"
+        IMPORTED = "imported", "Imported mask"
+        REVIEWER_EDIT = "reviewer_edit", "Edited by the reviewer"
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="layers")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="layers")
+    revision = models.PositiveIntegerField()
+    based_on = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.DRAWN)
+    status = models.CharField(max_length=16, choices=LayerStatus.choices, default=LayerStatus.DRAFT)
+    # Bumped by every save; a save must name the version it was based on (optimistic locking).
+    version = models.PositiveIntegerField(default=1)
+    is_normal = models.BooleanField(default=False)
+    doppler = models.BooleanField(default=False)
+    marks = models.BooleanField(default=False)
+    combined = models.BooleanField(default=False)
+    note = models.TextField(blank=True, max_length=4000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["image", "revision"]
+        constraints = [
+            models.UniqueConstraint(fields=["image", "revision"], name="one_layer_per_revision"),
+            models.UniqueConstraint(
+                fields=["image"], condition=Q(status__in=OPEN_LAYER_STATUSES), name="one_open_layer_per_image"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.image.name} r{self.revision} ({self.status})"
+
+    def geometry_lesions(self) -> list[geometry.Lesion]:
+        return [les.as_geometry() for les in self.lesions.all()]
+
+
+class Lesion(models.Model):
+    class Label(models.TextChoices):
+        BENIGN = geometry.BENIGN, "Benign"
+        MALIGNANT = geometry.MALIGNANT, "Malignant"
+
+    layer = models.ForeignKey(MaskLayer, on_delete=models.CASCADE, related_name="lesions")
+    index = models.PositiveIntegerField()
+    label = models.CharField(max_length=16, choices=Label.choices)
+    points = models.JSONField(help_text="Outer contour: [[x, y], ...] in image pixels")
+    holes = models.JSONField(default=list, blank=True, help_text="Hole contours: [[[x, y], ...], ...]")
+    area_px = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["layer", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["layer", "index"], name="lesion_index_unique"),
+            models.CheckConstraint(condition=Q(label__in=geometry.LABELS), name="lesion_label_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} lesion {self.index} of {self.layer}"
+
+    def as_geometry(self) -> geometry.Lesion:
+        return geometry.Lesion(label=self.label, points=self.points, holes=self.holes)
+
+
+class Review(models.Model):
+    """A second reader's decision on a submitted layer (or a curator's reopening)."""
+
+    class Decision(models.TextChoices):
+        APPROVED = "approved", "Approved"
+        EDITED_APPROVED = "edited_approved", "Edited and approved"
+        RETURNED = "returned", "Sent back"
+        REOPENED = "reopened", "Reopened by a curator"
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="reviews")
+    layer = models.ForeignKey(MaskLayer, on_delete=models.PROTECT, related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
+    # Denormalised so the database itself can refuse self-review.
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    comment = models.TextField(blank=True, max_length=4000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["image", "created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(decision="reopened") | ~Q(reviewer=F("annotator")), name="reviewer_is_not_annotator"
+            ),
+            models.CheckConstraint(
+                condition=~Q(decision__in=["returned", "reopened"]) | ~Q(comment=""), name="send_back_has_comment"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} {self.image.name} by {self.reviewer_id}"
+
+
+class Remark(models.Model):
+    """A review comment pinned to a point on the image and/or to a lesion."""
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="remarks")
+    x = models.FloatField(null=True, blank=True)
+    y = models.FloatField(null=True, blank=True)
+    lesion = models.ForeignKey(Lesion, null=True, blank=True, on_delete=models.SET_NULL, related_name="remarks")
+    text = models.TextField(max_length=2000)
+
+    class Meta:
+        ordering = ["review", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(x__isnull=True) & Q(y__isnull=True)) | (Q(x__isnull=False) & Q(y__isnull=False)),
+                name="remark_point_complete",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:40]
+
+
+class AuditEvent(models.Model):
+    """Who did what to which image, when. Written in the same transaction as the change."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    image = models.ForeignKey(Image, null=True, on_delete=models.CASCADE, related_name="events")
+    layer = models.ForeignKey(MaskLayer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=32)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.from_status}->{self.to_status}"

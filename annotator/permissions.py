@@ -1,0 +1,118 @@
+"""Who may do what: the one place that decides.
+
+Roles are Django groups (a person may hold several); a superuser is the admin and holds the
+curator's actions. ``ROLE_ACTIONS`` is the role x action table; ``can`` adds the per-image rules;
+``restrict`` filters lists by the same rules, so a list never shows what a detail page refuses.
+The workflow, the API and the pages all ask here.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AnonymousUser, Group
+from django.db.models import Q, QuerySet
+
+from annotator.models import Image, MaskLayer, Status
+
+ANNOTATOR = "annotator"
+REVIEWER = "reviewer"
+CURATOR = "curator"
+ADMIN = "admin"
+ROLES = (ANNOTATOR, REVIEWER, CURATOR)
+
+# Actions on images ---------------------------------------------------------------------------
+VIEW = "view"  # see an image, its layers and reviews
+ANNOTATE = "annotate"  # start, draw, save, submit (reader 1)
+REVIEW = "review"  # approve, edit-and-approve, send back (reader 2)
+# Dataset-wide actions ------------------------------------------------------------------------
+IMPORT = "import"
+ASSIGN = "assign"
+EXPORT = "export"
+REOPEN = "reopen"
+AUDIT = "audit"  # read the audit log and the curator dashboard
+
+ROLE_ACTIONS: dict[str, frozenset[str]] = {
+    ANNOTATOR: frozenset({VIEW, ANNOTATE}),
+    REVIEWER: frozenset({VIEW, REVIEW}),
+    CURATOR: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT}),
+    ADMIN: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT}),
+}
+ACTIONS = tuple(sorted(set().union(*ROLE_ACTIONS.values())))
+
+# Images a reviewer may see: those that have reached a second reader.
+REVIEWER_VISIBLE = (Status.SUBMITTED, Status.RETURNED, Status.APPROVED)
+
+
+def roles_of(user) -> set[str]:
+    if user is None or isinstance(user, AnonymousUser) or not user.is_authenticated or not user.is_active:
+        return set()
+    cached = getattr(user, "_busreview_roles", None)
+    if cached is None:
+        cached = {g for g in user.groups.values_list("name", flat=True) if g in ROLES}
+        if user.is_superuser:
+            cached.add(ADMIN)
+        user._busreview_roles = cached
+    return cached
+
+
+def has_role_action(user, action: str) -> bool:
+    return any(action in ROLE_ACTIONS[role] for role in roles_of(user))
+
+
+def image_rule(user, action: str) -> Q | None:
+    """The per-image condition under which ``user`` may do ``action``; None means never."""
+    roles = roles_of(user)
+    clauses: list[Q] = []
+    for role in roles:
+        if action not in ROLE_ACTIONS[role]:
+            continue
+        if role in (CURATOR, ADMIN):
+            clauses.append(Q())
+        elif role == ANNOTATOR:
+            if action in (VIEW, ANNOTATE):
+                clauses.append(Q(annotator=user))
+        elif role == REVIEWER:
+            # Never the reader who drew it: neither the assigned annotator nor the author of the
+            # layer under review.
+            drawn_by_user = MaskLayer.objects.filter(author=user, source=MaskLayer.Source.DRAWN)
+            not_mine = ~Q(annotator=user) & ~Q(pk__in=drawn_by_user.values("image_id"))
+            # Whether the image is in a reviewable status is the workflow's question, not this one.
+            clauses.append(Q(status__in=REVIEWER_VISIBLE) & not_mine)
+    if not clauses:
+        return None
+    combined = clauses[0]
+    for clause in clauses[1:]:
+        combined |= clause
+    return combined
+
+
+def restrict(queryset: QuerySet[Image], user, action: str = VIEW) -> QuerySet[Image]:
+    """Images of ``queryset`` on which ``user`` may do ``action``."""
+    rule = image_rule(user, action)
+    if rule is None:
+        return queryset.none()
+    if rule == Q():
+        return queryset
+    # The rule may join layers; filter by id to keep one row per image.
+    return queryset.filter(pk__in=Image.objects.filter(rule).values("pk"))
+
+
+def can(user, action: str, image: Image | None = None) -> bool:
+    """May ``user`` do ``action`` (on ``image``, for per-image actions)?"""
+    if image is None:
+        return has_role_action(user, action)
+    rule = image_rule(user, action)
+    if rule is None:
+        return False
+    if rule == Q():
+        return True
+    return Image.objects.filter(rule, pk=image.pk).exists()
+
+
+def may_edit_layer(user, layer: MaskLayer) -> bool:
+    """Only the layer's author, who must also be the image's assigned annotator, edits a draft."""
+    return layer.author_id == user.pk and layer.image.annotator_id == user.pk and can(user, ANNOTATE, layer.image)
+
+
+def ensure_role_groups() -> None:
+    for role in ROLES:
+        Group.objects.get_or_create(name=role)

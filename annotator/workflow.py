@@ -1,0 +1,546 @@
+"""The two-reader review workflow: the only code that changes an image's or a layer's status.
+
+Each public function is one atomic transaction: it locks the image row (SELECT ... FOR UPDATE),
+checks the transition against ``TRANSITIONS`` and the actor against ``annotator.permissions``,
+makes the change and writes an ``AuditEvent``. Errors are ``WorkflowError`` subclasses that carry
+an HTTP status, so views translate them without deciding anything themselves.
+
+    new ──start──▶ draft ──submit──▶ submitted ──approve / edit_and_approve──▶ approved
+                    ▲  └─save_draft─┘      │                                      │
+                    └──────start────── returned ◀──────────send_back──────────────┘ (reopen)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from annotator import geometry, permissions
+from annotator.models import AuditEvent, Image, LayerStatus, Lesion, MaskLayer, Remark, Review, Status
+
+# action -> (statuses it may start from, status it leads to)
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "start": (frozenset({Status.NEW, Status.RETURNED}), Status.DRAFT),
+    "save_draft": (frozenset({Status.DRAFT}), Status.DRAFT),
+    "submit": (frozenset({Status.DRAFT}), Status.SUBMITTED),
+    "approve": (frozenset({Status.SUBMITTED}), Status.APPROVED),
+    "edit_and_approve": (frozenset({Status.SUBMITTED}), Status.APPROVED),
+    "send_back": (frozenset({Status.SUBMITTED}), Status.RETURNED),
+    "reopen": (frozenset({Status.APPROVED}), Status.RETURNED),
+}
+# Which permission each action needs (see annotator.permissions).
+TRANSITION_PERMISSION = {
+    "start": permissions.ANNOTATE,
+    "save_draft": permissions.ANNOTATE,
+    "submit": permissions.ANNOTATE,
+    "approve": permissions.REVIEW,
+    "edit_and_approve": permissions.REVIEW,
+    "send_back": permissions.REVIEW,
+    "reopen": permissions.REOPEN,
+}
+MAX_LESIONS = 500
+MAX_NOTE = 4000
+
+
+class WorkflowError(Exception):
+    http_status = 400
+    code = "invalid"
+
+    def __init__(self, message: str, **extra: Any):
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+
+class NotAllowed(WorkflowError):
+    http_status = 403
+    code = "not_allowed"
+
+
+class InvalidTransition(WorkflowError):
+    http_status = 409
+    code = "invalid_transition"
+
+
+class StaleVersion(WorkflowError):
+    """The client edited an older version of the layer; nothing was changed."""
+
+    http_status = 409
+    code = "stale_version"
+
+
+class InvalidContent(WorkflowError):
+    http_status = 400
+    code = "invalid_content"
+
+
+@dataclass
+class LayerContent:
+    """What a reader draws and flags on one image; validated before anything is written."""
+
+    lesions: list[geometry.Lesion]
+    is_normal: bool = False
+    doppler: bool = False
+    marks: bool = False
+    combined: bool = False
+    note: str = ""
+
+
+def _now():
+    return timezone.now()
+
+
+def parse_content(data: dict, image: Image) -> LayerContent:
+    """Validate a layer document ({lesions, is_normal, doppler, marks, combined, note})."""
+    if not isinstance(data, dict):
+        raise InvalidContent("the layer must be a JSON object")
+    lesions_in = data.get("lesions", [])
+    if not isinstance(lesions_in, list):
+        raise InvalidContent("lesions must be a list")
+    if len(lesions_in) > MAX_LESIONS:
+        raise InvalidContent(f"at most {MAX_LESIONS} lesions per image")
+    lesions = []
+    for i, raw in enumerate(lesions_in):
+        try:
+            lesions.append(geometry.validate_lesion(raw, image.width, image.height, index=i))
+        except geometry.ContourError as e:
+            raise InvalidContent(e.message, rule=e.rule, lesion=i) from None
+    flags = {}
+    for name in ("is_normal", "doppler", "marks", "combined"):
+        value = data.get(name, False)
+        if not isinstance(value, bool):
+            raise InvalidContent(f"{name} must be true or false")
+        flags[name] = value
+    note = data.get("note", "") or ""
+    if not isinstance(note, str) or len(note) > MAX_NOTE:
+        raise InvalidContent(f"note must be text of at most {MAX_NOTE} characters")
+    if flags["is_normal"] and lesions:
+        raise InvalidContent("an image marked normal cannot have lesions", rule="normal_with_lesions")
+    return LayerContent(lesions=lesions, note=note, **flags)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _lock(image_id: int) -> Image:
+    try:
+        return Image.objects.select_for_update().get(pk=image_id)
+    except Image.DoesNotExist:
+        raise WorkflowError("no such image") from None
+
+
+def _check(action: str, image: Image, user) -> str:
+    allowed_from, to = TRANSITIONS[action]
+    if not permissions.can(user, TRANSITION_PERMISSION[action], image):
+        raise NotAllowed(f"you may not {action.replace('_', ' ')} {image.name}")
+    if image.status not in allowed_from:
+        raise InvalidTransition(
+            f"cannot {action.replace('_', ' ')} {image.name}: it is {image.status}", status=image.status
+        )
+    return to
+
+
+def _audit(actor, image: Image, action: str, before: str, after: str, layer=None, **detail) -> AuditEvent:
+    return AuditEvent.objects.create(
+        actor=actor, image=image, layer=layer, action=action, from_status=before, to_status=after, detail=detail
+    )
+
+
+def _open_layer(image: Image) -> MaskLayer | None:
+    return (
+        MaskLayer.objects.select_for_update()
+        .filter(image=image, status__in=[LayerStatus.DRAFT, LayerStatus.SUBMITTED])
+        .first()
+    )
+
+
+def _latest_layer(image: Image) -> MaskLayer | None:
+    return MaskLayer.objects.filter(image=image).order_by("-revision").first()
+
+
+def _next_revision(image: Image) -> int:
+    latest = _latest_layer(image)
+    return 1 if latest is None else latest.revision + 1
+
+
+def _write_lesions(layer: MaskLayer, lesions: Sequence[geometry.Lesion], width: int, height: int) -> None:
+    layer.lesions.all().delete()
+    Lesion.objects.bulk_create(
+        Lesion(
+            layer=layer,
+            index=i,
+            label=les.label,
+            points=les.points,
+            holes=les.holes,
+            area_px=geometry.pixel_area(les, width, height),
+        )
+        for i, les in enumerate(lesions)
+    )
+
+
+def _apply_content(layer: MaskLayer, content: LayerContent) -> None:
+    layer.is_normal = content.is_normal
+    layer.doppler = content.doppler
+    layer.marks = content.marks
+    layer.combined = content.combined
+    layer.note = content.note
+    _write_lesions(layer, content.lesions, layer.image.width, layer.image.height)
+
+
+def _copy_layer(source: MaskLayer, *, author, revision: int, origin: str, status: str) -> MaskLayer:
+    layer = MaskLayer.objects.create(
+        image=source.image,
+        author=author,
+        revision=revision,
+        based_on=source,
+        source=origin,
+        status=status,
+        is_normal=source.is_normal,
+        doppler=source.doppler,
+        marks=source.marks,
+        combined=source.combined,
+        note=source.note,
+    )
+    Lesion.objects.bulk_create(
+        Lesion(layer=layer, index=les.index, label=les.label, points=les.points, holes=les.holes, area_px=les.area_px)
+        for les in source.lesions.all()
+    )
+    return layer
+
+
+def _check_version(layer: MaskLayer, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != layer.version:
+        raise StaleVersion(
+            f"{layer.image.name} was changed elsewhere (you edited version {expected_version}, "
+            f"it is now version {layer.version}); reload to see the current drawing",
+            layer_id=layer.pk,
+            version=layer.version,
+        )
+
+
+# --- transitions ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def start(*, image_id: int, user) -> MaskLayer:
+    """Open a draft for the assigned annotator; after a send-back it copies the returned layer.
+
+    Opening an image that already has the user's draft returns that draft (idempotent).
+    """
+    image = _lock(image_id)
+    if image.status == Status.DRAFT:
+        layer = _open_layer(image)
+        if layer is not None and layer.author_id == user.pk and permissions.can(user, permissions.ANNOTATE, image):
+            return layer
+    before = image.status
+    after = _check("start", image, user)
+    previous = _latest_layer(image)
+    revision = _next_revision(image)
+    if previous is not None and before == Status.RETURNED:
+        layer = _copy_layer(
+            previous, author=user, revision=revision, origin=MaskLayer.Source.DRAWN, status=LayerStatus.DRAFT
+        )
+    else:
+        layer = MaskLayer.objects.create(image=image, author=user, revision=revision, status=LayerStatus.DRAFT)
+    image.status = after
+    image.save(update_fields=["status", "updated_at"])
+    _audit(user, image, "start", before, after, layer, revision=revision)
+    return layer
+
+
+@transaction.atomic
+def save_draft(*, layer_id: int, user, content: LayerContent, expected_version: int) -> MaskLayer:
+    """Replace the draft's lesions and flags; refuses a save based on an older version."""
+    layer = MaskLayer.objects.select_related("image").get(pk=layer_id)
+    image = _lock(layer.image_id)
+    layer = MaskLayer.objects.select_for_update().get(pk=layer_id)
+    layer.image = image
+    if not permissions.may_edit_layer(user, layer):
+        raise NotAllowed(f"only the assigned annotator edits the draft of {image.name}")
+    if layer.status != LayerStatus.DRAFT:
+        raise InvalidTransition(
+            f"revision {layer.revision} of {image.name} is {layer.status} and can no longer be edited",
+            status=image.status,
+            layer_status=layer.status,
+        )
+    _check("save_draft", image, user)
+    _check_version(layer, expected_version)
+    _apply_content(layer, content)
+    layer.version += 1
+    layer.save()
+    _audit(
+        user,
+        image,
+        "save_draft",
+        image.status,
+        image.status,
+        layer,
+        version=layer.version,
+        lesions=len(content.lesions),
+    )
+    return layer
+
+
+@transaction.atomic
+def submit(*, layer_id: int, user, expected_version: int | None = None) -> MaskLayer:
+    layer = MaskLayer.objects.get(pk=layer_id)
+    image = _lock(layer.image_id)
+    layer = MaskLayer.objects.select_for_update().get(pk=layer_id)
+    layer.image = image
+    if not permissions.may_edit_layer(user, layer):
+        raise NotAllowed(f"only the assigned annotator submits {image.name}")
+    before = image.status
+    after = _check("submit", image, user)
+    if layer.status != LayerStatus.DRAFT:
+        raise InvalidTransition(f"revision {layer.revision} is {layer.status}", status=image.status)
+    _check_version(layer, expected_version)
+    if not layer.is_normal and not layer.lesions.exists():
+        raise InvalidContent(
+            "draw at least one lesion or mark the image normal before submitting", rule="empty_submission"
+        )
+    layer.status = LayerStatus.SUBMITTED
+    layer.submitted_at = _now()
+    layer.version += 1
+    layer.save()
+    image.status = after
+    image.save(update_fields=["status", "updated_at"])
+    _audit(user, image, "submit", before, after, layer, revision=layer.revision)
+    return layer
+
+
+def _submitted_layer(image: Image) -> MaskLayer:
+    layer = _open_layer(image)
+    if layer is None or layer.status != LayerStatus.SUBMITTED:
+        raise InvalidTransition(f"{image.name} has no submitted layer", status=image.status)
+    return layer
+
+
+def _add_remarks(review: Review, remarks: Sequence[dict], layer: MaskLayer) -> None:
+    lesion_ids = set(layer.lesions.values_list("pk", flat=True))
+    for i, remark in enumerate(remarks):
+        text = (remark.get("text") or "").strip() if isinstance(remark, dict) else ""
+        if not text:
+            raise InvalidContent(f"remark {i} needs a text")
+        x, y, lesion_id = remark.get("x"), remark.get("y"), remark.get("lesion")
+        if (x is None) != (y is None):
+            raise InvalidContent(f"remark {i} needs both x and y, or neither")
+        if x is not None:
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (x, y)):
+                raise InvalidContent(f"remark {i} x and y must be numbers")
+            if not (0 <= x <= review.image.width - 1 and 0 <= y <= review.image.height - 1):
+                raise InvalidContent(f"remark {i} point is outside the image")
+        if lesion_id is not None and lesion_id not in lesion_ids:
+            raise InvalidContent(f"remark {i} names a lesion that is not in the reviewed layer")
+        Remark.objects.create(review=review, x=x, y=y, lesion_id=lesion_id, text=text[:2000])
+
+
+def _approve_with(image: Image, layer: MaskLayer) -> None:
+    layer.status = LayerStatus.APPROVED
+    layer.save(update_fields=["status", "updated_at"])
+    image.consensus = layer
+    image.doppler, image.marks, image.combined = layer.doppler, layer.marks, layer.combined
+    image.status = Status.APPROVED
+    image.save()
+
+
+@transaction.atomic
+def approve(*, image_id: int, user, comment: str = "", expected_version: int | None = None) -> Review:
+    image = _lock(image_id)
+    before = image.status
+    _check("approve", image, user)
+    layer = _submitted_layer(image)
+    _check_version(layer, expected_version)
+    review = Review.objects.create(
+        image=image,
+        layer=layer,
+        reviewer=user,
+        annotator=layer.author,
+        decision=Review.Decision.APPROVED,
+        comment=comment,
+    )
+    _approve_with(image, layer)
+    _audit(user, image, "approve", before, image.status, layer, review=review.pk)
+    return review
+
+
+@transaction.atomic
+def edit_and_approve(
+    *, image_id: int, user, content: LayerContent, comment: str = "", expected_version: int | None = None
+) -> Review:
+    """The reviewer's corrected drawing becomes a new layer, authored by the reviewer, and the consensus."""
+    image = _lock(image_id)
+    before = image.status
+    _check("edit_and_approve", image, user)
+    submitted = _submitted_layer(image)
+    _check_version(submitted, expected_version)
+    if not content.is_normal and not content.lesions:
+        raise InvalidContent("draw at least one lesion or mark the image normal", rule="empty_submission")
+    review = Review.objects.create(
+        image=image,
+        layer=submitted,
+        reviewer=user,
+        annotator=submitted.author,
+        decision=Review.Decision.EDITED_APPROVED,
+        comment=comment,
+    )
+    submitted.status = LayerStatus.SUPERSEDED
+    submitted.save(update_fields=["status", "updated_at"])
+    edited = MaskLayer.objects.create(
+        image=image,
+        author=user,
+        revision=_next_revision(image),
+        based_on=submitted,
+        source=MaskLayer.Source.REVIEWER_EDIT,
+        status=LayerStatus.DRAFT,
+        submitted_at=_now(),
+    )
+    edited.image = image
+    _apply_content(edited, content)
+    edited.save()
+    _approve_with(image, edited)
+    _audit(user, image, "edit_and_approve", before, image.status, edited, review=review.pk, based_on=submitted.pk)
+    return review
+
+
+@transaction.atomic
+def send_back(
+    *, image_id: int, user, comment: str, remarks: Sequence[dict] = (), expected_version: int | None = None
+) -> Review:
+    image = _lock(image_id)
+    before = image.status
+    after = _check("send_back", image, user)
+    comment = (comment or "").strip()
+    if not comment:
+        raise InvalidContent("sending back needs a comment that tells the annotator what to change")
+    layer = _submitted_layer(image)
+    _check_version(layer, expected_version)
+    review = Review.objects.create(
+        image=image,
+        layer=layer,
+        reviewer=user,
+        annotator=layer.author,
+        decision=Review.Decision.RETURNED,
+        comment=comment[:4000],
+    )
+    _add_remarks(review, remarks, layer)
+    layer.status = LayerStatus.RETURNED
+    layer.save(update_fields=["status", "updated_at"])
+    image.status = after
+    image.save(update_fields=["status", "updated_at"])
+    _audit(user, image, "send_back", before, after, layer, review=review.pk)
+    return review
+
+
+@transaction.atomic
+def reopen(*, image_id: int, user, reason: str) -> Review:
+    """A curator reopens an approved image; the annotator reworks it from the consensus."""
+    image = _lock(image_id)
+    before = image.status
+    after = _check("reopen", image, user)
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidContent("reopening needs a reason")
+    layer = image.consensus
+    review = Review.objects.create(
+        image=image,
+        layer=layer,
+        reviewer=user,
+        annotator=layer.author,
+        decision=Review.Decision.REOPENED,
+        comment=reason[:4000],
+    )
+    layer.status = LayerStatus.RETURNED
+    layer.save(update_fields=["status", "updated_at"])
+    image.status = after
+    image.consensus = None
+    image.save()
+    _audit(user, image, "reopen", before, after, layer, review=review.pk)
+    return review
+
+
+@transaction.atomic
+def assign(*, image_ids: Sequence[int], annotator, user) -> int:
+    """Give images to an annotator (or take them back with annotator=None).
+
+    An open draft of the previous annotator is handed over as a new revision, so nothing drawn is lost.
+    """
+    if not permissions.can(user, permissions.ASSIGN):
+        raise NotAllowed("only a curator assigns images")
+    if annotator is not None and permissions.ANNOTATOR not in permissions.roles_of(annotator):
+        raise InvalidContent(f"{annotator.get_username()} is not an annotator")
+    changed = 0
+    for image in Image.objects.select_for_update().filter(pk__in=image_ids).order_by("pk"):
+        if image.annotator_id == (annotator.pk if annotator else None):
+            continue
+        previous = image.annotator_id
+        draft = _open_layer(image)
+        if draft is not None and draft.status == LayerStatus.DRAFT and annotator is not None:
+            draft.status = LayerStatus.SUPERSEDED
+            draft.save(update_fields=["status", "updated_at"])
+            _copy_layer(
+                draft,
+                author=annotator,
+                revision=_next_revision(image),
+                origin=MaskLayer.Source.DRAWN,
+                status=LayerStatus.DRAFT,
+            )
+        image.annotator = annotator
+        image.save(update_fields=["annotator", "updated_at"])
+        _audit(
+            user,
+            image,
+            "assign",
+            image.status,
+            image.status,
+            draft,
+            previous=previous,
+            annotator=annotator.pk if annotator else None,
+        )
+        changed += 1
+    return changed
+
+
+@transaction.atomic
+def create_imported(
+    *, image: Image, content: LayerContent | None, as_status: str, author, annotator, actor
+) -> MaskLayer | None:
+    """Enter a freshly imported image into the workflow at ``as_status`` (draft, submitted, approved).
+
+    ``image`` is saved but not yet in any state but new. Without a mask the image stays new
+    (nothing to review) unless a normal label came from INFO.csv.
+    """
+    if as_status not in (Status.DRAFT, Status.SUBMITTED, Status.APPROVED):
+        raise InvalidContent(f"cannot import as {as_status}")
+    image.annotator = annotator
+    layer = None
+    if content is not None:
+        owner = annotator if as_status == Status.DRAFT else author
+        if owner is None:
+            raise InvalidContent("importing as draft needs an annotator to own the draft")
+        layer = MaskLayer.objects.create(
+            image=image,
+            author=owner,
+            revision=1,
+            source=MaskLayer.Source.IMPORTED,
+            status=LayerStatus.DRAFT,
+        )
+        layer.image = image
+        _apply_content(layer, content)
+        if as_status == Status.APPROVED:
+            layer.save()
+            _approve_with(image, layer)
+        else:
+            if as_status == Status.SUBMITTED:
+                layer.status = LayerStatus.SUBMITTED
+                layer.submitted_at = _now()
+            layer.save()
+            image.status = as_status
+            image.save()
+    else:
+        image.save()
+    _audit(actor, image, "import", Status.NEW, image.status, layer, checksum=image.checksum)
+    return layer

@@ -1,0 +1,51 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.routers import DefaultRouter
+from rest_framework.throttling import AnonRateThrottle
+
+from annotator import api as annotator_api
+from annotator import views as annotator_views
+
+
+class LoginThrottle(AnonRateThrottle):
+    scope = "login"
+
+
+class ThrottledObtainAuthToken(ObtainAuthToken):
+    throttle_classes = [LoginThrottle]
+
+
+router = DefaultRouter()
+router.trailing_slash = "/?"  # both /api/images/1/ and /api/images/1/image.png
+router.register("images", annotator_api.ImageViewSet, basename="image")
+router.register("layers", annotator_api.LayerViewSet, basename="layer")
+router.register("reviews", annotator_api.ReviewViewSet, basename="review")
+router.register("audit", annotator_api.AuditViewSet, basename="audit")
+
+api_patterns = [
+    path("", include(router.urls)),
+    path("assign/", annotator_api.assign, name="assign"),
+    path("import/", annotator_api.import_files, name="import"),
+    path("export/", annotator_api.export, name="export"),
+    path("stats/", annotator_api.stats, name="stats"),
+    path("review-queue/next/", annotator_api.review_queue_next, name="review-queue-next"),
+    path("my-images/next/", annotator_api.my_images_next, name="my-images-next"),
+    path("token/", ThrottledObtainAuthToken.as_view(), name="token"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+]
+
+urlpatterns = [
+    path("", annotator_views.home, name="home"),
+    path("accounts/login/", annotator_views.ThrottledLoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/", include((api_patterns, "api"))),
+    path("", include("annotator.urls")),
+    path("", include("reviewer.urls")),
+    path("", include("curator.urls")),
+]

@@ -1,0 +1,120 @@
+"""Curator pages: the dataset dashboard, assignment, reopening, import and export."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+from rest_framework.exceptions import ValidationError
+
+from annotator import api, exporting, importing, permissions, selectors, workflow
+from annotator.models import AuditEvent, Image, Status
+
+
+def _require(request, action: str) -> None:
+    if not permissions.can(request.user, action):
+        raise PermissionDenied(f"your role does not allow {action}")
+
+
+def _annotators():
+    group = Group.objects.filter(name=permissions.ANNOTATOR).first()
+    return group.user_set.filter(is_active=True).order_by("username") if group else get_user_model().objects.none()
+
+
+def dashboard(request):
+    _require(request, permissions.AUDIT)
+    images = Image.objects.select_related("patient", "annotator").order_by("name")
+    status = request.GET.get("status", "")
+    patient = request.GET.get("patient", "")
+    if status:
+        images = images.filter(status=status)
+    if patient:
+        images = images.filter(patient__code=patient)
+    page = Paginator(images, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "curator/dashboard.html",
+        {
+            "counts": selectors.status_counts(),
+            "page": page,
+            "statuses": Status.choices,
+            "status": status,
+            "patient": patient,
+            "annotators": _annotators(),
+        },
+    )
+
+
+@require_POST
+def assign(request):
+    _require(request, permissions.ASSIGN)
+    username = request.POST.get("annotator", "")
+    annotator = get_user_model().objects.filter(username=username).first() if username else None
+    ids = [int(i) for i in request.POST.getlist("images") if i.isdigit()]
+    codes = [c for c in request.POST.getlist("patients") if c]
+    ids += list(Image.objects.filter(patient__code__in=codes).values_list("pk", flat=True))
+    if not ids:
+        messages.error(request, "Choose images or patients to assign.")
+    else:
+        try:
+            n = workflow.assign(image_ids=ids, annotator=annotator, user=request.user)
+            messages.success(request, f"{n} image(s) assigned to {username or 'nobody'}.")
+        except workflow.WorkflowError as e:
+            messages.error(request, e.message)
+    return redirect(request.POST.get("next") or "curator:dashboard")
+
+
+@require_POST
+def reopen(request, image_id: int):
+    _require(request, permissions.REOPEN)
+    image = get_object_or_404(Image, pk=image_id)
+    try:
+        workflow.reopen(image_id=image.pk, user=request.user, reason=request.POST.get("reason", ""))
+        messages.success(request, f"{image.name} reopened.")
+    except workflow.WorkflowError as e:
+        messages.error(request, e.message)
+    return redirect(request.POST.get("next") or "curator:dashboard")
+
+
+def import_page(request):
+    _require(request, permissions.IMPORT)
+    report = None
+    error = None
+    if request.method == "POST":
+        try:
+            report = api.run_upload_import(request)
+        except (ValidationError, importing.ImportRefused) as e:
+            error = e.detail if isinstance(e, ValidationError) else str(e)
+    return render(request, "curator/import.html", {"report": report, "error": error, "annotators": _annotators()})
+
+
+def export_page(request):
+    _require(request, permissions.EXPORT)
+    if request.GET.get("download"):
+        try:
+            return api.export_response(api.export_options(request.GET))
+        except ValidationError as e:
+            messages.error(request, str(e.detail))
+    patients = Image.objects.filter(status=Status.APPROVED).values_list("patient__code", flat=True).distinct()
+    return render(
+        request,
+        "curator/export.html",
+        {
+            "formats": list(exporting.FORMATS),
+            "patients": sorted(set(patients)),
+            "approved": Image.objects.filter(status=Status.APPROVED).count(),
+        },
+    )
+
+
+def audit(request):
+    _require(request, permissions.AUDIT)
+    events = AuditEvent.objects.select_related("actor", "image").order_by("-created_at", "-id")
+    if request.GET.get("image"):
+        events = events.filter(image__name=request.GET["image"])
+    page = Paginator(events, 100).get_page(request.GET.get("page"))
+    return render(request, "curator/audit.html", {"page": page})

@@ -1,0 +1,26 @@
+"""Reviewer pages: the queue of others' submissions and the review page."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, render
+
+from annotator import permissions, selectors
+from annotator.models import Image
+
+
+def queue(request):
+    if not permissions.can(request.user, permissions.REVIEW):
+        raise PermissionDenied("this page is for reviewers")
+    page = Paginator(selectors.review_queue(request.user), 50).get_page(request.GET.get("page"))
+    return render(request, "reviewer/queue.html", {"page": page})
+
+
+def review(request, image_id: int):
+    image = get_object_or_404(permissions.restrict(Image.objects.all(), request.user), pk=image_id)
+    return render(
+        request,
+        "reviewer/review.html",
+        {"image": image, "can_review": permissions.can(request.user, permissions.REVIEW, image)},
+    )

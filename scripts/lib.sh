@@ -1,0 +1,60 @@
+# Shared by scripts/run and scripts/test: make a fresh machine ready, idempotently and quickly.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/busreview}"
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Python packages: in a .venv next to the code, unless the image already has them (Docker).
+ensure_python_env() {
+  local req="${1:-requirements.txt}"
+  if [ "${BUSREVIEW_SYSTEM_PYTHON:-0}" = "1" ]; then
+    PY=python3
+    return
+  fi
+  if [ ! -x .venv/bin/python ]; then
+    log "creating .venv"
+    python3 -m venv .venv
+  fi
+  PY="$ROOT/.venv/bin/python"
+  local stamp=".venv/.installed-$(cat requirements.txt "$req" | sha256sum | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    log "installing Python packages from $req"
+    "$PY" -m pip install --quiet --upgrade pip
+    "$PY" -m pip install --quiet -r "$req"
+    touch "$stamp"
+  fi
+}
+
+# Debian packages the browser tests need; installed when missing and we are root.
+ensure_debian_packages() {
+  local missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" != "0" ]; then
+      log "missing Debian packages: ${missing[*]} (run: sudo apt-get install -y ${missing[*]})"
+      return 1
+    fi
+    log "installing Debian packages: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+# PostgreSQL and Redis: start the local ones if this machine has them and they are down.
+ensure_services() {
+  if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    log "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  fi
+  if command -v redis-server >/dev/null 2>&1 && ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+    log "starting Redis"
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
+  fi
+  "$PY" scripts/ensure_database.py
+}
