@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -17,7 +16,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from annotator import exporting, geometry, importing, permissions, selectors, workflow
 from annotator.exporting.base import encode_png
-from annotator.models import AuditEvent, Image, MaskLayer, Review, Status
+from annotator.models import AuditEvent, Image, MaskLayer, Review
 from annotator.serializers import (
     ApproveInput,
     AssignInput,
@@ -297,29 +296,14 @@ def import_files(request):
 
 
 def run_upload_import(request) -> importing.ImportReport:
-    """Shared by the API and the curator's import page."""
-    length = int(request.META.get("CONTENT_LENGTH") or 0)
-    if length > settings.MAX_UPLOAD_BYTES:
-        raise ValidationError({"detail": f"upload of {length} bytes exceeds the limit of {settings.MAX_UPLOAD_BYTES}"})
-    as_status = request.data.get("as_status") or Status.APPROVED
-    if as_status not in (Status.DRAFT, Status.SUBMITTED, Status.APPROVED):
-        raise ValidationError({"as_status": "must be draft, submitted or approved"})
-    annotator = None
-    if request.data.get("annotator"):
-        annotator = get_user_model().objects.filter(username=request.data["annotator"]).first()
-        if annotator is None or permissions.ANNOTATOR not in permissions.roles_of(annotator):
-            raise ValidationError({"annotator": "no such annotator"})
-    if as_status == Status.DRAFT and annotator is None:
-        raise ValidationError({"annotator": "importing as draft needs the annotator who will own the drafts"})
-    archive = request.FILES.get("archive")
-    if archive is not None:
-        source = importing.zip_source(archive)
-    else:
-        images = request.FILES.getlist("images")
-        if not images:
-            raise ValidationError({"detail": "send a ZIP as 'archive' or PNG files as 'images'"})
-        source = importing.uploads_source(images, request.FILES.getlist("masks"), request.FILES.get("info_csv"))
-    return importing.import_dataset(source, as_status=as_status, actor=request.user, annotator=annotator)
+    """Shared by the API and the curator's import page (a DRF or a plain Django request)."""
+    data = getattr(request, "data", request.POST)
+    return importing.import_uploads(
+        data=data,
+        files=request.FILES,
+        content_length=int(request.META.get("CONTENT_LENGTH") or 0),
+        actor=request.user,
+    )
 
 
 def export_options(params) -> exporting.ExportOptions:

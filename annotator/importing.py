@@ -22,7 +22,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from annotator import geometry, workflow
+from annotator import geometry, permissions, workflow
 from annotator.models import Image, ImageData, Patient, Status
 
 NAME_RE = re.compile(r"^([A-Z]{4})_(\d{3,})\.png$")
@@ -355,3 +355,31 @@ def _read_mask(name, source: Source, width, height, row, report: ImportReport) -
             where, f"INFO.csv says {row['label'].capitalize()} but the mask shows {found.capitalize()}", "mask used"
         )
     return workflow.LayerContent(lesions=reading.lesions, is_normal=not reading.lesions)
+
+
+def import_uploads(*, data, files, content_length: int, actor) -> ImportReport:
+    """Import what a curator uploaded: a ZIP as ``archive``, or ``images`` + ``masks`` + ``info_csv``.
+
+    Raises ImportRefused (nothing imported) for a request that cannot be acted on.
+    """
+    if content_length > settings.MAX_UPLOAD_BYTES:
+        raise ImportRefused(f"upload of {content_length} bytes exceeds the limit of {settings.MAX_UPLOAD_BYTES}")
+    as_status = data.get("as_status") or Status.APPROVED
+    if as_status not in (Status.DRAFT, Status.SUBMITTED, Status.APPROVED):
+        raise ImportRefused("as_status must be draft, submitted or approved")
+    annotator = None
+    if data.get("annotator"):
+        annotator = get_user_model().objects.filter(username=data["annotator"]).first()
+        if annotator is None or permissions.ANNOTATOR not in permissions.roles_of(annotator):
+            raise ImportRefused(f"{data['annotator']} is not an annotator")
+    if as_status == Status.DRAFT and annotator is None:
+        raise ImportRefused("importing as draft needs the annotator who will own the drafts")
+    archive = files.get("archive")
+    if archive is not None:
+        source = zip_source(archive)
+    else:
+        images = files.getlist("images")
+        if not images:
+            raise ImportRefused("send a ZIP as 'archive' or PNG files as 'images'")
+        source = uploads_source(images, files.getlist("masks"), files.get("info_csv"))
+    return import_dataset(source, as_status=as_status, actor=actor, annotator=annotator)

@@ -87,8 +87,8 @@ def import_page(request):
     if request.method == "POST":
         try:
             report = api.run_upload_import(request)
-        except (ValidationError, importing.ImportRefused) as e:
-            error = e.detail if isinstance(e, ValidationError) else str(e)
+        except importing.ImportRefused as e:
+            error = str(e)
     return render(request, "curator/import.html", {"report": report, "error": error, "annotators": _annotators()})
 
 
