@@ -360,3 +360,14 @@ def my_images_next(request):
 def _after(request) -> int | None:
     after = request.query_params.get("after")
     return int(after) if after and after.isdigit() else None
+
+
+@extend_schema(
+    responses=inline_serializer(
+        "WhoAmI", {"username": serializers.CharField(), "roles": serializers.ListField(child=serializers.CharField())}
+    )
+)
+@api_view(["GET"])
+def whoami(request):
+    """The authenticated user and their roles (also the benchmark's floor: the cheapest endpoint)."""
+    return Response({"username": request.user.get_username(), "roles": sorted(permissions.roles_of(request.user))})

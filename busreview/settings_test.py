@@ -4,3 +4,5 @@ from busreview.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES["default"]["KEY_PREFIX"] = "busreview-tests"  # noqa: F405
+# Tests use their own Redis database for the job queue, so a running dev worker never takes their jobs.
+RQ_QUEUES = {"default": {"URL": REDIS_URL.rsplit("/", 1)[0] + "/15", "DEFAULT_TIMEOUT": 600}}  # noqa: F405

@@ -9,6 +9,7 @@ from rest_framework.throttling import AnonRateThrottle
 
 from annotator import api as annotator_api
 from annotator import views as annotator_views
+from curator import api as curator_api
 
 
 class LoginThrottle(AnonRateThrottle):
@@ -25,6 +26,7 @@ router.register("images", annotator_api.ImageViewSet, basename="image")
 router.register("layers", annotator_api.LayerViewSet, basename="layer")
 router.register("reviews", annotator_api.ReviewViewSet, basename="review")
 router.register("audit", annotator_api.AuditViewSet, basename="audit")
+router.register("export-jobs", curator_api.ExportJobViewSet, basename="export-job")
 
 api_patterns = [
     path("", include(router.urls)),
@@ -34,6 +36,7 @@ api_patterns = [
     path("stats/", annotator_api.stats, name="stats"),
     path("review-queue/next/", annotator_api.review_queue_next, name="review-queue-next"),
     path("my-images/next/", annotator_api.my_images_next, name="my-images-next"),
+    path("whoami/", annotator_api.whoami, name="whoami"),
     path("token/", ThrottledObtainAuthToken.as_view(), name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),

@@ -15,8 +15,18 @@ from tests.factories import PASSWORD, make_image, make_user, png_bytes, submitte
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["/", "/my-images/", "/review/", "/dataset/", "/dataset/import/", "/dataset/export/", "/dataset/audit/",
-         "/images/1/annotate/", "/images/1/review/", "/admin/"]
+PAGES = [
+    "/",
+    "/my-images/",
+    "/review/",
+    "/dataset/",
+    "/dataset/import/",
+    "/dataset/export/",
+    "/dataset/audit/",
+    "/images/1/annotate/",
+    "/images/1/review/",
+    "/admin/",
+]
 
 
 def logged_in(user) -> Client:

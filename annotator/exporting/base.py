@@ -92,19 +92,16 @@ def _formats(options: ExportOptions):
 
 def write_zip(fileobj, options: ExportOptions, progress: Callable[[int, int], None] | None = None) -> int:
     """Write the export ZIP to ``fileobj``; returns the number of images."""
-    formats = _formats(options)
-    total = options.queryset().count() if progress else 0
     count = 0
-    with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        for record in records(options):
-            zf.writestr(f"images/{record.name}", record.png, compress_type=zipfile.ZIP_STORED)
-            for fmt in formats:
-                fmt.add(zf, record)
-            count += 1
-            if progress:
-                progress(count, total)
-        for fmt in formats:
-            fmt.finish(zf)
+
+    def track(done: int, total: int) -> None:
+        nonlocal count
+        count = done
+        if progress:
+            progress(done, total)
+
+    for chunk in iter_zip(options, progress=track):
+        fileobj.write(chunk)
     return count
 
 
@@ -132,15 +129,20 @@ class _Pipe:
         return data
 
 
-def iter_zip(options: ExportOptions) -> Iterator[bytes]:
-    """The export ZIP as a stream of byte chunks, for a StreamingHttpResponse."""
+def iter_zip(options: ExportOptions, progress: Callable[[int, int], None] | None = None) -> Iterator[bytes]:
+    """The export ZIP as a stream of byte chunks, for a StreamingHttpResponse or a job."""
     formats = _formats(options)
+    total = options.queryset().count() if progress else 0
+    count = 0
     pipe = _Pipe()
     with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         for record in records(options):
             zf.writestr(f"images/{record.name}", record.png, compress_type=zipfile.ZIP_STORED)
             for fmt in formats:
                 fmt.add(zf, record)
+            count += 1
+            if progress:
+                progress(count, total)
             yield pipe.drain()
         for fmt in formats:
             fmt.finish(zf)

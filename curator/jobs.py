@@ -1,0 +1,118 @@
+"""Export jobs run by an RQ worker (``python manage.py rqworker default``), here or on another machine."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import django_rq
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from annotator import exporting
+from curator.models import ExportChunk, ExportJob
+
+log = logging.getLogger(__name__)
+CHUNK_BYTES = 8 * 1024 * 1024
+STALE_AFTER_S = 120  # a running job without a heartbeat for this long has lost its worker
+
+
+def _progress_key(job_id: int) -> str:
+    return f"export-job:{job_id}:progress"
+
+
+def options_of(job: ExportJob) -> exporting.ExportOptions:
+    return exporting.ExportOptions(**job.options)
+
+
+def start_export(*, user, options: exporting.ExportOptions) -> ExportJob:
+    job = ExportJob.objects.create(created_by=user, options=options.__dict__)
+    transaction.on_commit(lambda: enqueue(job.pk))
+    return job
+
+
+def enqueue(job_id: int) -> None:
+    django_rq.get_queue("default").enqueue(run_export, job_id, job_timeout=settings.EXPORT_JOB_TIMEOUT_S)
+
+
+def run_export(job_id: int) -> None:
+    claimed = ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.QUEUED).update(
+        status=ExportJob.Status.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return
+    job = ExportJob.objects.get(pk=job_id)
+    log.info("export job %s started", job_id)
+    try:
+        _write(job)
+    except Exception as e:  # noqa: BLE001 - the job must say why it failed
+        log.exception("export job %s failed", job_id)
+        ExportJob.objects.filter(pk=job_id).update(
+            status=ExportJob.Status.FAILED, error=f"{type(e).__name__}: {e}", finished_at=timezone.now()
+        )
+    finally:
+        cache.delete(_progress_key(job_id))
+
+
+def _write(job: ExportJob) -> None:
+    options = options_of(job)
+    total = options.queryset().count()
+
+    def progress(done: int, _total: int) -> None:
+        cache.set(_progress_key(job.pk), {"done": done, "total": total, "at": time.time()}, 3600)
+
+    progress(0, total)
+    with transaction.atomic():
+        seq = 0
+        size = 0
+        buffer = bytearray()
+        for piece in exporting.iter_zip(options, progress=progress):
+            buffer += piece
+            if len(buffer) >= CHUNK_BYTES:
+                ExportChunk.objects.create(job=job, seq=seq, data=bytes(buffer))
+                seq += 1
+                size += len(buffer)
+                buffer.clear()
+        ExportChunk.objects.create(job=job, seq=seq, data=bytes(buffer))
+        size += len(buffer)
+        job.status = ExportJob.Status.DONE
+        job.total_images = job.images = total
+        job.size = size
+        job.finished_at = timezone.now()
+        job.save()
+    log.info("export job %s done: %s images, %s bytes", job.pk, total, size)
+
+
+def state(job: ExportJob) -> dict:
+    """What the page shows: status, percentage, and why a job failed (a lost worker included)."""
+    info = {
+        "id": job.pk,
+        "status": job.status,
+        "created_at": job.created_at,
+        "size": job.size,
+        "images": job.images,
+        "error": job.error,
+        "options": job.options,
+        "percent": 0,
+    }
+    if job.status == ExportJob.Status.DONE:
+        info["percent"] = 100
+    elif job.status == ExportJob.Status.RUNNING:
+        beat = cache.get(_progress_key(job.pk))
+        last = beat["at"] if beat else (job.started_at.timestamp() if job.started_at else 0)
+        if time.time() - last > STALE_AFTER_S:
+            error = "the export worker stopped before finishing (it may have been restarted); start the export again"
+            ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.RUNNING).update(
+                status=ExportJob.Status.FAILED, error=error, finished_at=timezone.now()
+            )
+            info.update(status=ExportJob.Status.FAILED, error=error)
+        elif beat and beat["total"]:
+            info["percent"] = int(100 * beat["done"] / beat["total"])
+    return info
+
+
+def iter_download(job: ExportJob):
+    for (data,) in ExportChunk.objects.filter(job=job).order_by("seq").values_list("data").iterator(chunk_size=1):
+        yield bytes(data)
