@@ -37,6 +37,10 @@ Loader = Callable[[], bytes]
 class ImportRefused(Exception):
     """The whole source is unusable (not a ZIP, too large...): nothing was imported."""
 
+    def __init__(self, message: str, http_status: int = 400):
+        super().__init__(message)
+        self.http_status = http_status
+
 
 @dataclass
 class Defect:
@@ -244,6 +248,9 @@ def import_dataset(
     annotator=None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> ImportReport:
+    if not source.images:
+        found = "; ".join(str(d) for d in source.problems[:5])
+        raise ImportRefused("no PNG images found (expected images/XXXX_YYY.png)" + (f": {found}" if found else ""))
     report = ImportReport()
     report.defects.extend(source.problems)
     info: dict[str, dict] = {}
@@ -357,13 +364,19 @@ def _read_mask(name, source: Source, width, height, row, report: ImportReport) -
     return workflow.LayerContent(lesions=reading.lesions, is_normal=not reading.lesions)
 
 
+def check_upload_size(content_length: int) -> None:
+    if content_length > settings.MAX_UPLOAD_BYTES:
+        raise ImportRefused(
+            f"upload of {content_length} bytes exceeds the limit of {settings.MAX_UPLOAD_BYTES}", http_status=413
+        )
+
+
 def import_uploads(*, data, files, content_length: int, actor) -> ImportReport:
     """Import what a curator uploaded: a ZIP as ``archive``, or ``images`` + ``masks`` + ``info_csv``.
 
     Raises ImportRefused (nothing imported) for a request that cannot be acted on.
     """
-    if content_length > settings.MAX_UPLOAD_BYTES:
-        raise ImportRefused(f"upload of {content_length} bytes exceeds the limit of {settings.MAX_UPLOAD_BYTES}")
+    check_upload_size(content_length)
     as_status = data.get("as_status") or Status.APPROVED
     if as_status not in (Status.DRAFT, Status.SUBMITTED, Status.APPROVED):
         raise ImportRefused("as_status must be draft, submitted or approved")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -18,14 +18,19 @@ from curator import jobs
 from curator.models import ExportJob
 
 
+JOB_ID = OpenApiParameter("id", int, OpenApiParameter.PATH)
+
+
 class ExportJobViewSet(viewsets.ViewSet):
     """Exports too large to stream while the browser waits run as jobs on an RQ worker."""
+
+    lookup_value_regex = "[0-9]+"
 
     def _check(self, request) -> None:
         if not permissions.can(request.user, permissions.EXPORT):
             raise PermissionDenied("only curators export")
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="export_jobs_list", responses=OpenApiTypes.OBJECT)
     def list(self, request):
         self._check(request)
         return Response([jobs.state(job) for job in ExportJob.objects.all()[:20]])
@@ -36,12 +41,12 @@ class ExportJobViewSet(viewsets.ViewSet):
         job = jobs.start_export(user=request.user, options=export_options(request.data))
         return Response(jobs.state(job), status=201)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=[JOB_ID], responses=OpenApiTypes.OBJECT)
     def retrieve(self, request, pk=None):
         self._check(request)
         return Response(jobs.state(get_object_or_404(ExportJob, pk=pk)))
 
-    @extend_schema(responses={200: OpenApiTypes.BINARY})
+    @extend_schema(parameters=[JOB_ID], responses={200: OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
         self._check(request)

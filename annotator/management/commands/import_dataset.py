@@ -40,6 +40,8 @@ class Command(BaseCommand):
             raise CommandError(f"no user {actor}")
         try:
             source = importing.folder_source(Path(path))
+            if not source.images:
+                raise importing.ImportRefused("no PNG images found (expected images/XXXX_YYY.png)")
         except importing.ImportRefused as e:
             raise CommandError(str(e)) from None
 

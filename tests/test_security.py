@@ -1,0 +1,110 @@
+"""Security settings: deploy checks, headers, password hashing, CSRF, nothing personal in logs."""
+
+import io
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from rest_framework.test import APIClient
+
+import busreview.settings as production_settings
+from annotator.models import Image
+from annotator.permissions import ANNOTATOR, CURATOR, REVIEWER
+from tests.factories import make_user
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_production_settings_pass_check_deploy_without_warnings():
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "k" * 20 + "-not-used-anywhere-" + "q7" * 20,
+        "ALLOWED_HOSTS": "busreview.example.org",
+        "DJANGO_SETTINGS_MODULE": "busreview.settings",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    env = {**os.environ, "DEBUG": "0", "SECRET_KEY": "", "DJANGO_SETTINGS_MODULE": "busreview.settings"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
+
+
+def test_bad_settings_values_fail_fast():
+    env = {**os.environ, "DEBUG": "maybe", "DJANGO_SETTINGS_MODULE": "busreview.settings"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0 and "DEBUG must be a boolean" in result.stderr
+
+
+def test_passwords_are_hashed_with_pbkdf2_in_production():
+    assert production_settings.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.PBKDF2PasswordHasher"
+
+
+@pytest.mark.django_db
+def test_security_headers_are_set():
+    response = Client().get("/accounts/login/")
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-eval" not in csp
+
+
+@pytest.mark.django_db
+def test_pages_have_no_inline_scripts_so_the_csp_holds():
+    carol = make_user("carol", CURATOR)
+    client = Client()
+    client.force_login(carol)
+    for url in ("/dataset/", "/dataset/export/", "/dataset/import/", "/dataset/audit/", "/api/docs/"):
+        html = client.get(url).content.decode()
+        for chunk in html.split("<script")[1:]:
+            assert chunk.lstrip().startswith("src=") or " src=" in chunk.split(">", 1)[0], (url, chunk[:80])
+
+
+@pytest.mark.django_db
+def test_login_form_needs_csrf():
+    make_user("alice", ANNOTATOR)
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/accounts/login/", {"username": "alice", "password": "correct-horse-battery"})
+    assert response.status_code == 403
+
+
+@pytest.mark.django_db
+def test_no_patient_identifier_or_pixels_reach_the_logs(sample_dir, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    call_command("import_dataset", str(sample_dir), "--as", "submitted", stdout=io.StringIO(), stderr=io.StringIO())
+    bob = make_user("bob", REVIEWER)
+    carol = make_user("carol", CURATOR)
+    api = APIClient()
+    api.force_authenticate(bob)
+    for image in Image.objects.all()[:5]:
+        api.post(f"/api/images/{image.pk}/approve/")
+        api.post(f"/api/images/{image.pk}/approve/")  # a 409, which Django logs as a warning
+    api.force_authenticate(carol)
+    b"".join(api.get("/api/export/").streaming_content)
+    api.get("/api/images/999999/")
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert caplog.records, "the run logged something (the check would be empty otherwise)"
+    for code in ("CODE", "KIFO", "SECH"):
+        assert code not in text
+    assert "PNG" not in text and "\\x89" not in text
