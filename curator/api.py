@@ -17,7 +17,6 @@ from annotator.serializers import ExportInput
 from curator import jobs
 from curator.models import ExportJob
 
-
 JOB_ID = OpenApiParameter("id", int, OpenApiParameter.PATH)
 
 
