@@ -109,7 +109,8 @@ def state(job: ExportJob) -> dict:
             )
             info.update(status=ExportJob.Status.FAILED, error=error)
         elif beat and beat["total"]:
-            info["percent"] = int(100 * beat["done"] / beat["total"])
+            # 100 % means downloadable: until the final commit a job shows at most 99 %.
+            info["percent"] = min(99, int(100 * beat["done"] / beat["total"]))
     return info
 
 

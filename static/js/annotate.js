@@ -1,0 +1,564 @@
+/* The annotation page: one image, the annotator's draft layer, autosave, submit.
+ *
+ * The viewer owns the drawing; this page turns its "change" events into debounced saves
+ * (PUT with the layer version), keeps every unsaved state in localStorage (keyed by layer id
+ * and version) so a reload or a dropped connection loses nothing, and shows conflicts.
+ * It also exports the toolbar/list helpers the review page shares.
+ */
+import * as api from "./api.js";
+import { Viewer, centroid, lesionArea } from "./viewer.js";
+
+const $ = (id) => document.getElementById(id);
+const SAVE_DELAY_MS = 800;
+const BACKUP_PREFIX = "busreview:draft:";
+const LABEL_NAMES = { benign: "Benign", malignant: "Malignant" };
+const DECISIONS = { approved: "Approved", edited_approved: "Edited and approved", returned: "Sent back", reopened: "Reopened" };
+
+// --- helpers shared with the review page ----------------------------------------------------
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v == null || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c != null && c !== false) node.append(c);
+  return node;
+}
+
+export function formatArea(lesion, spacing) {
+  const px = lesionArea(lesion);
+  const text = `${Math.round(px).toLocaleString("en-GB")} px`;
+  return spacing ? `${text} · ${(px * spacing * spacing).toFixed(1)} mm²` : text;
+}
+
+/** Flash a short message in the viewer's status bar. */
+export function flash(message, kind = "warn") {
+  const box = $("viewer-message");
+  if (!box) return;
+  box.textContent = message;
+  box.dataset.kind = kind;
+  clearTimeout(flash.timer);
+  flash.timer = setTimeout(() => (box.textContent = ""), 4000);
+}
+
+/** Wire the toolbar buttons, sliders and read-outs that both pages carry to the viewer. */
+export function bindToolbar(viewer) {
+  const on = (id, ev, fn) => $(id)?.addEventListener(ev, fn);
+  // Toolbar buttons must not keep the focus, or Enter/Space would press them again.
+  document.querySelector(".toolbar")?.addEventListener("mousedown", (e) => {
+    if (e.target.closest("button")) e.preventDefault();
+  });
+  for (const tool of ["polygon", "freehand", "edit"]) on(`tool-${tool}`, "click", () => viewer.setTool(tool));
+  on("label-benign", "click", () => viewer.setLabel("benign"));
+  on("label-malignant", "click", () => viewer.setLabel("malignant"));
+  on("delete-lesion", "click", () => viewer.deleteSelected());
+  on("undo", "click", () => viewer.undo());
+  on("redo", "click", () => viewer.redo());
+  on("zoom-in", "click", () => viewer.zoomIn());
+  on("zoom-out", "click", () => viewer.zoomOut());
+  on("zoom-fit", "click", () => viewer.fit());
+  on("zoom-1", "click", () => viewer.actualSize());
+  on("toggle-visible", "click", () => viewer.setVisible(!viewer.visible));
+  on("opacity", "input", (e) => viewer.setFillOpacity(e.target.value / 100));
+  const adjust = () => viewer.setAdjust({ brightness: $("brightness").value, contrast: $("contrast").value });
+  on("brightness", "input", adjust);
+  on("contrast", "input", adjust);
+  for (const id of ["brightness", "contrast"]) {
+    on(id, "dblclick", (e) => {
+      e.target.value = 100;
+      adjust();
+    });
+  }
+
+  const pressed = (id, yes) => $(id)?.setAttribute("aria-pressed", String(!!yes));
+  const showTool = () => ["polygon", "freehand", "edit"].forEach((t) => pressed(`tool-${t}`, viewer.tool === t));
+  const showLabel = () => {
+    pressed("label-benign", viewer.currentLabel() === "benign");
+    pressed("label-malignant", viewer.currentLabel() === "malignant");
+    const del = $("delete-lesion");
+    if (del) del.disabled = viewer.readOnly || viewer.selected < 0;
+  };
+  const hints = {
+    polygon: "Click the outline point by point; close on the first point, Enter or double-click.",
+    freehand: "Press and trace the outline; release to finish.",
+    edit: "Select a lesion; drag a point, click an edge to add one, Alt/Shift-click to remove one.",
+  };
+  const showHint = () => {
+    const hint = $("hint");
+    if (hint) hint.textContent = viewer.readOnly ? "" : hints[viewer.tool];
+  };
+  viewer.on("toolchange", () => (showTool(), showHint()));
+  viewer.on("labelchange", showLabel);
+  viewer.on("selectionchange", showLabel);
+  viewer.on("change", showLabel);
+  viewer.on("history", ({ canUndo, canRedo }) => {
+    if ($("undo")) $("undo").disabled = !canUndo;
+    if ($("redo")) $("redo").disabled = !canRedo;
+  });
+  viewer.on("zoom", ({ scale }) => ($("zoom-level").textContent = `${Math.round(scale * 100)}%`));
+  viewer.on("pointer", ({ x, y }) => ($("cursor-pos").textContent = `x ${x}  y ${y}`));
+  viewer.on("visibility", ({ visible }) => {
+    pressed("toggle-visible", !visible);
+    $("toggle-visible").textContent = visible ? "Hide" : "Show";
+  });
+  viewer.on("warning", ({ message }) => flash(message));
+  showTool();
+  showLabel();
+  showHint();
+  $("zoom-level").textContent = `${Math.round(viewer.scale * 100)}%`;
+  return { refresh: () => (showTool(), showLabel(), showHint()) };
+}
+
+/** One `li` per lesion (data-label, data-index); a click selects it in the viewer. */
+export function renderLesionList(viewer, { spacing = null, extra = null } = {}) {
+  const list = $("lesion-list");
+  const lesions = viewer.lesions;
+  list.replaceChildren(
+    ...lesions.map((lesion, i) =>
+      el("li", {
+        class: `lesion-item${i === viewer.selected ? " selected" : ""}`,
+        dataset: { label: lesion.label, index: String(i) },
+        tabindex: "0",
+        title: "Select this lesion",
+        onclick: (e) => {
+          if (e.target.closest("button")) return;
+          viewer.select(i === viewer.selected ? -1 : i);
+        },
+        onkeydown: (e) => e.key === "Enter" && viewer.select(i),
+      },
+      el("span", { class: `swatch ${lesion.label}` }),
+      el("span", { class: "lesion-name" }, `${i + 1}. ${LABEL_NAMES[lesion.label] || lesion.label}`),
+      el("span", { class: "lesion-area" }, formatArea(lesion, spacing)),
+      extra ? extra(lesion, i) : null),
+    ),
+  );
+  if ($("lesion-count")) $("lesion-count").textContent = String(lesions.length);
+  if ($("lesion-empty")) $("lesion-empty").hidden = lesions.length > 0;
+}
+
+/** Earlier reviews, with remarks numbered as their pins on the image. Returns the pins. */
+export function renderReviews(reviews, layers, viewer, { focusPin = null } = {}) {
+  const box = $("comments");
+  const lesionById = new Map();
+  for (const layer of layers) for (const l of layer?.lesions || []) lesionById.set(l.id, l);
+  const pins = [];
+  const items = [];
+  for (const review of [...reviews].reverse()) {
+    const remarks = (review.remarks || []).map((r) => {
+      const lesion = r.lesion != null ? lesionById.get(r.lesion) : null;
+      let { x, y } = r;
+      if ((x == null || y == null) && lesion) [x, y] = centroid(lesion.points);
+      const n = x != null ? pins.push({ x, y, label: pins.length + 1, text: r.text }) : null;
+      const where = lesion ? `lesion ${lesion.index + 1} (${lesion.label})` : "";
+      return el("li", { class: "remark", dataset: { pin: n ? String(n - 1) : "" },
+        onclick: () => {
+          if (!n) return;
+          viewer.centerOn(x, y);
+          if (focusPin) focusPin(n - 1);
+          else viewer.setPins(pins, n - 1);
+        } },
+        n ? el("span", { class: "pin-no" }, String(n)) : null,
+        where ? el("span", { class: "muted small" }, `${where}: `) : null, r.text);
+    });
+    const when = review.created_at ? new Date(review.created_at).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" }) : "";
+    items.push(el("article", { class: `review review-${review.decision}` },
+      el("header", {},
+        el("span", { class: `badge decision-${review.decision}` }, DECISIONS[review.decision] || review.decision),
+        el("span", { class: "muted small" }, ` ${review.reviewer ?? ""} · ${when}`)),
+      review.comment ? el("p", { class: "review-comment" }, review.comment) : null,
+      remarks.length ? el("ol", { class: "remarks" }, remarks) : null));
+  }
+  box.replaceChildren(...items);
+  viewer.on("pinclick", ({ index }) => {
+    box.querySelectorAll(".remark").forEach((li) => li.classList.toggle("active", li.dataset.pin === String(index)));
+    box.querySelector(`.remark[data-pin="${index}"]`)?.scrollIntoView({ block: "nearest" });
+  });
+  return pins;
+}
+
+export function setupHelp() {
+  const dialog = $("help");
+  const open = () => (dialog.open ? dialog.close() : dialog.showModal());
+  $("help-button")?.addEventListener("click", open);
+  window.addEventListener("keydown", (e) => {
+    const t = e.target;
+    const typing = t?.isContentEditable || ["TEXTAREA", "SELECT"].includes(t?.tagName) ||
+      (t?.tagName === "INPUT" && !["checkbox", "radio", "range"].includes(t.type));
+    if (e.key === "?" && !typing) {
+      e.preventDefault();
+      open();
+    }
+  });
+}
+
+export function layerContentOf(layer) {
+  return { ...api.layerContent(layer || {}), lesions: (layer?.lesions || []).map((l) => ({ ...l })) };
+}
+
+// --- the annotation page --------------------------------------------------------------------
+
+function isMine(layer, app) {
+  const a = layer?.author;
+  if (a == null) return true;
+  const id = app.dataset.userId;
+  const name = app.dataset.username;
+  if (typeof a === "object") return String(a.id) === id || a.username === name;
+  return String(a) === id || a === name;
+}
+
+function contentKey(data) {
+  return JSON.stringify(api.layerContent(data));
+}
+
+async function initAnnotatePage() {
+  const app = $("app");
+  const imageId = Number(app.dataset.imageId);
+  const spacing = parseFloat(app.dataset.spacing) || null;
+  const viewer = new Viewer($("stage"), { width: Number(app.dataset.width), height: Number(app.dataset.height) });
+  window.busViewer = viewer;
+
+  const st = { image: null, layer: null, state: "saved", dirty: false, inflight: null, timer: null,
+    conflict: null, retryMs: 5000, readOnly: false };
+  const setState = (s) => {
+    st.state = s;
+    const box = $("save-state");
+    box.textContent = s;
+    box.dataset.state = s;
+  };
+  const showError = (msg) => {
+    $("page-error").hidden = !msg;
+    $("page-error").textContent = msg || "";
+  };
+  const showInfo = (msg) => {
+    $("page-info").hidden = !msg;
+    $("page-info").textContent = msg || "";
+  };
+
+  // --- local backup, so nothing is lost ---
+  const backupKey = (version) => `${BACKUP_PREFIX}${st.layer.id}:${version}`;
+  const backupKeys = () => Object.keys(localStorage).filter((k) => k.startsWith(`${BACKUP_PREFIX}${st.layer.id}:`));
+  const backup = () => {
+    try {
+      localStorage.setItem(backupKey(st.layer.version),
+        JSON.stringify({ savedAt: Date.now(), imageId, version: st.layer.version, data: viewer.toData() }));
+    } catch {
+      /* storage full or disabled: the server copy is all there is */
+    }
+  };
+  const clearBackups = () => backupKeys().forEach((k) => localStorage.removeItem(k));
+
+  // --- autosave ---
+  const schedule = (ms = SAVE_DELAY_MS) => {
+    clearTimeout(st.timer);
+    st.timer = setTimeout(() => saveNow(), ms);
+  };
+
+  async function saveNow() {
+    clearTimeout(st.timer);
+    if (st.readOnly || !st.layer) return true;
+    while (st.inflight) await st.inflight.catch(() => {});
+    if (st.conflict) return false;
+    if (!st.dirty) return st.state === "saved";
+    st.dirty = false;
+    setState("saving…");
+    const body = { version: st.layer.version, ...api.layerContent(viewer.toData()) };
+    st.inflight = api.saveLayer(st.layer.id, body);
+    try {
+      const saved = await st.inflight;
+      const oldKey = backupKey(st.layer.version);
+      st.layer = saved;
+      st.retryMs = 5000;
+      localStorage.removeItem(oldKey);
+      showError("");
+      showLayerInfo();
+      if (st.dirty) {
+        backup();
+        setState("unsaved");
+        schedule();
+      } else {
+        clearBackups();
+        setState("saved");
+      }
+      return !st.dirty;
+    } catch (err) {
+      st.dirty = true;
+      if (err.conflict) {
+        showConflict(err);
+      } else if (err.offline || err.status >= 500) {
+        setState("offline");
+        schedule(st.retryMs);
+        st.retryMs = Math.min(st.retryMs * 2, 60000);
+      } else {
+        setState("unsaved");
+        showError(`Not saved: ${err.detail}`);
+        if (err.lesion != null) viewer.select(err.lesion);
+      }
+      return false;
+    } finally {
+      st.inflight = null;
+    }
+  }
+
+  function showConflict(err) {
+    st.conflict = err;
+    setState("conflict");
+    const current = err.current;
+    $("conflict").hidden = false;
+    $("conflict-text").textContent = current
+      ? `This drawing was changed elsewhere: the server has version ${current.version}, you edited version ${st.layer.version}.`
+      : err.detail;
+    $("conflict-keep").hidden = !current || current.status !== "draft";
+    if (current) {
+      viewer.setOverlay(current.lesions || []);
+      viewer.setOverlayVisible(true);
+    }
+  }
+
+  function resolveConflict(keepMine) {
+    const current = st.conflict?.current;
+    st.conflict = null;
+    $("conflict").hidden = true;
+    viewer.setOverlay(st.image.previous_layer?.lesions || null);
+    viewer.setOverlayVisible($("show-previous").checked);
+    if (!current) return window.location.reload();
+    if (keepMine) {
+      st.layer = { ...st.layer, version: current.version };
+      backup();
+      st.dirty = true;
+      saveNow();
+    } else {
+      clearBackups();
+      st.layer = current;
+      st.dirty = false;
+      viewer.fromData(layerContentOf(current));
+      renderAll();
+      setState("saved");
+    }
+    showLayerInfo();
+  }
+
+  function showLayerInfo() {
+    $("layer-info").textContent = st.layer ? `rev ${st.layer.revision} · v${st.layer.version}` : "";
+  }
+
+  // --- side panel ---
+  const normal = $("normal");
+  const flags = { doppler: $("flag-doppler"), marks: $("flag-marks"), combined: $("flag-combined") };
+  function renderAll() {
+    const attrs = viewer.attrs;
+    renderLesionList(viewer, { spacing });
+    normal.checked = !!attrs.is_normal;
+    normal.disabled = st.readOnly || (viewer.lesions.length > 0 && !attrs.is_normal);
+    normal.closest("label").title = normal.disabled && !st.readOnly ? "Delete the lesions to mark the image normal" : "";
+    for (const [k, box] of Object.entries(flags)) {
+      box.checked = !!attrs[k];
+      box.disabled = st.readOnly;
+    }
+    if ($("note").value !== (attrs.note || "")) $("note").value = attrs.note || "";
+    $("note").readOnly = st.readOnly;
+    viewer.setDrawEnabled(!attrs.is_normal);
+    $("submit").disabled = st.readOnly || !st.layer;
+  }
+
+  function toggleNormal(value) {
+    if (st.readOnly) return;
+    if (value && viewer.lesions.length) {
+      normal.checked = false;
+      return flash("Delete the lesions before marking the image normal.");
+    }
+    viewer.setAttrs({ is_normal: value });
+  }
+
+  normal.addEventListener("change", () => toggleNormal(normal.checked));
+  for (const [k, box] of Object.entries(flags)) box.addEventListener("change", () => viewer.setAttrs({ [k]: box.checked }));
+  $("note").addEventListener("input", (e) => viewer.setAttrs({ note: e.target.value }, { coalesce: "note" }));
+  $("show-previous").addEventListener("change", (e) => viewer.setOverlayVisible(e.target.checked));
+
+  viewer.on("change", () => {
+    renderAll();
+    if (st.readOnly || !st.layer) return;
+    st.dirty = true;
+    backup();
+    if (!st.conflict) {
+      setState("unsaved");
+      schedule();
+    }
+  });
+  viewer.on("selectionchange", () => renderLesionList(viewer, { spacing }));
+  bindToolbar(viewer);
+  setupHelp();
+
+  window.addEventListener("keydown", (e) => {
+    const t = e.target;
+    const typing = t?.isContentEditable || ["TEXTAREA", "SELECT", "INPUT"].includes(t?.tagName) && !["checkbox", "range"].includes(t.type);
+    if ((e.ctrlKey || e.metaKey) && e.key === "s") {
+      e.preventDefault();
+      saveNow();
+    } else if (!typing && !e.ctrlKey && !e.metaKey && !e.altKey && e.key === "n") {
+      e.preventDefault();
+      toggleNormal(!viewer.attrs.is_normal);
+    }
+  });
+  window.addEventListener("online", () => st.dirty && saveNow());
+  window.addEventListener("beforeunload", (e) => {
+    if (st.dirty || st.inflight) {
+      backup();
+      e.preventDefault();
+      e.returnValue = "";
+    }
+  });
+  $("conflict-reload").addEventListener("click", () => resolveConflict(false));
+  $("conflict-keep").addEventListener("click", () => resolveConflict(true));
+
+  // --- submit and next ---
+  const next = $("next-image");
+  next.addEventListener("click", async (e) => {
+    if (next.getAttribute("aria-disabled") === "true") return e.preventDefault();
+    if (st.dirty || st.inflight) {
+      e.preventDefault();
+      if (await saveNow()) window.location.href = next.href;
+    }
+  });
+
+  $("submit").addEventListener("click", async () => {
+    const button = $("submit");
+    button.disabled = true;
+    showError("");
+    try {
+      if (!(await saveNow())) {
+        if (!st.conflict) showError("The drawing could not be saved, so it was not submitted.");
+        return;
+      }
+      if (!st.layer.is_normal && !(st.layer.lesions || []).length) {
+        showError("Draw at least one lesion or mark the image normal before submitting.");
+        return;
+      }
+      st.layer = await api.submitLayer(st.layer.id, st.layer.version);
+      clearBackups();
+      setReadOnly(true);
+      setBadge("submitted");
+      showInfo("Submitted for review.");
+      if (next.getAttribute("aria-disabled") !== "true") window.location.href = next.href;
+    } catch (err) {
+      if (err.conflict && err.current) showConflict(err);
+      else showError(`Not submitted: ${err.detail}`);
+    } finally {
+      button.disabled = st.readOnly;
+    }
+  });
+
+  function setBadge(status) {
+    const badge = $("image-status");
+    badge.className = `badge status-${status}`;
+    badge.textContent = status.charAt(0).toUpperCase() + status.slice(1);
+  }
+
+  function setReadOnly(readOnly) {
+    st.readOnly = readOnly;
+    viewer.setReadOnly(readOnly);
+    app.classList.toggle("readonly", readOnly);
+    renderAll();
+  }
+
+  async function findNext(image) {
+    let nextId = null;
+    try {
+      nextId = (await api.nextMine(imageId)).id ?? null;
+    } catch {
+      nextId = image.next_id ?? null;
+    }
+    if (nextId == null) {
+      next.textContent = "No more images";
+      next.href = "/";
+      return;
+    }
+    next.href = `/images/${nextId}/annotate/`;
+    next.setAttribute("aria-disabled", "false");
+    // Warm the cache so the next image opens at once.
+    document.head.append(el("link", { rel: "prefetch", href: api.imageUrl(nextId), as: "image" }));
+    document.head.append(el("link", { rel: "prefetch", href: `/api/images/${nextId}/` }));
+  }
+
+  function offerRestore() {
+    let best = null;
+    for (const key of backupKeys()) {
+      try {
+        const saved = JSON.parse(localStorage.getItem(key));
+        if (!best || saved.savedAt > best.savedAt) best = { ...saved, key };
+      } catch {
+        localStorage.removeItem(key);
+      }
+    }
+    if (!best) return;
+    if (contentKey(best.data) === contentKey(viewer.toData())) return clearBackups();
+    const when = new Date(best.savedAt).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" });
+    const older = best.version < st.layer.version ? " The server has a newer version; restoring replaces it." : "";
+    $("restore-text").textContent = `Changes from ${when} (version ${best.version}) were not saved and are kept in this browser.${older}`;
+    $("restore").hidden = false;
+    $("restore-apply").onclick = () => {
+      $("restore").hidden = true;
+      viewer.fromData(best.data, { resetHistory: false });
+    };
+    $("restore-discard").onclick = () => {
+      $("restore").hidden = true;
+      clearBackups();
+    };
+  }
+
+  // --- load ---
+  window.busPage = {
+    get layer() {
+      return st.layer;
+    },
+    get state() {
+      return st.state;
+    },
+    get image() {
+      return st.image;
+    },
+    saveNow,
+    viewer,
+  };
+
+  try {
+    const image = await api.getImage(imageId);
+    st.image = image;
+    viewer.setImage(api.imageUrl(imageId)).catch(() => showError("The image could not be loaded."));
+    let layer = image.open_layer;
+    const canDraw = image.can_annotate && ["new", "draft", "returned"].includes(image.status);
+    if (canDraw && !(layer && layer.status === "draft" && isMine(layer, app))) layer = await api.startLayer(imageId);
+    st.layer = layer && layer.status === "draft" ? layer : null;
+    const shown = layer || image.consensus || image.previous_layer;
+    viewer.fromData(layerContentOf(shown));
+    setBadge(canDraw ? "draft" : image.status);
+    setReadOnly(!st.layer || !image.can_annotate);
+    if (st.readOnly) {
+      const why = { submitted: "Submitted: waiting for the reviewer.", approved: "Approved: this is the consensus." };
+      showInfo(why[image.status] || "You cannot edit this image.");
+    }
+    if (image.previous_layer && image.previous_layer.id !== st.layer?.id) {
+      viewer.setOverlay(image.previous_layer.lesions);
+      $("show-previous-wrap").hidden = false;
+    }
+    if (image.reviews?.length) {
+      $("comments-panel").hidden = false;
+      const layers = [image.previous_layer, image.open_layer, image.consensus];
+      viewer.setPins(renderReviews(image.reviews, layers, viewer));
+    }
+    showLayerInfo();
+    setState("saved");
+    if (st.layer) offerRestore();
+    app.classList.remove("is-loading");
+    findNext(image);
+  } catch (err) {
+    app.classList.remove("is-loading");
+    showError(`Could not open the image: ${err.detail}`);
+    setState(err.offline ? "offline" : "unsaved");
+  }
+}
+
+if (document.body.classList.contains("page-annotate")) initAnnotatePage();

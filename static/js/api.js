@@ -1,0 +1,92 @@
+/* Small client for the BUS Review JSON API (session auth, CSRF header, same-origin cookies).
+ *
+ * Every call resolves to the parsed JSON body or throws an ApiError. A 409 carries the
+ * server's `current` layer (stale version), so a page can show the conflict instead of
+ * overwriting someone's work; a network failure is an ApiError with status 0 ("offline").
+ */
+
+export class ApiError extends Error {
+  constructor(status, body = {}) {
+    super(body.detail || (status ? `HTTP ${status}` : "network error"));
+    this.status = status;
+    this.code = body.code || (status ? `http_${status}` : "offline");
+    this.detail = body.detail || this.message;
+    this.current = body.current || null; // the server's layer, on 409 stale_version
+    this.rule = body.rule;
+    this.lesion = body.lesion;
+    this.body = body;
+  }
+
+  get conflict() {
+    return this.status === 409;
+  }
+
+  get offline() {
+    return this.status === 0;
+  }
+}
+
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  if (meta?.content) return meta.content;
+  const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return m ? decodeURIComponent(m[1]) : "";
+}
+
+export async function request(method, url, body, { keepalive = false } = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET") headers["X-CSRFToken"] = csrfToken();
+  let response;
+  try {
+    response = await fetch(url, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+      keepalive,
+    });
+  } catch (err) {
+    throw new ApiError(0, { detail: "The server could not be reached." });
+  }
+  const text = await response.text();
+  let data = {};
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = { detail: text.slice(0, 200) };
+    }
+  }
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+export const getImage = (id) => request("GET", `/api/images/${id}/`);
+export const imageUrl = (id) => `/api/images/${id}/image.png`;
+export const startLayer = (imageId) => request("POST", `/api/images/${imageId}/start/`, {});
+/** body: {version, lesions: [{label, points, holes}], is_normal, doppler, marks, combined, note} */
+export const saveLayer = (layerId, body, opts) => request("PUT", `/api/layers/${layerId}/`, body, opts);
+export const submitLayer = (layerId, version) => request("POST", `/api/layers/${layerId}/submit/`, { version });
+export const approve = (imageId, { comment = "", version } = {}) =>
+  request("POST", `/api/images/${imageId}/approve/`, { comment, version });
+/** remarks: [{x?, y?, lesion?, text}] */
+export const sendBack = (imageId, { comment, remarks = [], version } = {}) =>
+  request("POST", `/api/images/${imageId}/send-back/`, { comment, remarks, version });
+/** layer: {lesions, is_normal, doppler, marks, combined, note} */
+export const editApprove = (imageId, { comment = "", version, layer }) =>
+  request("POST", `/api/images/${imageId}/edit-approve/`, { comment, version, layer });
+export const nextReview = () => request("GET", "/api/review-queue/next/");
+export const nextMine = (after) => request("GET", `/api/my-images/next/?after=${encodeURIComponent(after)}`);
+
+/** The drawable part of a layer, in the shape PUT and edit-approve take. */
+export function layerContent(data) {
+  return {
+    lesions: (data.lesions || []).map((l) => ({ label: l.label, points: l.points, holes: l.holes || [] })),
+    is_normal: !!data.is_normal,
+    doppler: !!data.doppler,
+    marks: !!data.marks,
+    combined: !!data.combined,
+    note: data.note || "",
+  };
+}
