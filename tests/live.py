@@ -29,7 +29,7 @@ class LiveServer:
         base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/busreview")
         self.url = base.rsplit("/", 1)[0] + "/" + self.db
         self.env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
             "DATABASE_URL": self.url,
             "DJANGO_SETTINGS_MODULE": "busreview.settings_test",
             "DEBUG": "0",

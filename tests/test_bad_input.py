@@ -123,6 +123,7 @@ def zip_bytes(files: dict) -> bytes:
 def bomb() -> bytes:
     return png_of(np.zeros((10_000, 10_000), np.uint8))  # 100 Mpx in a ~100 kB file
 
+
 CASES = {
     # malformed contours
     "too few points": (lambda w: save(w, lesion_body([[1, 1], [5, 5]])), 400),
