@@ -14,7 +14,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from annotator import exporting, geometry, importing, permissions, selectors, workflow
+from annotator import exporting, geometry, importing, permissions, selectors, smart_contour, workflow
 from annotator.exporting.base import encode_png
 from annotator.models import AuditEvent, Image, MaskLayer, Review
 from annotator.serializers import (
@@ -26,6 +26,8 @@ from annotator.serializers import (
     ImageDetailSerializer,
     ImageListSerializer,
     LayerSerializer,
+    ProposalSerializer,
+    ProposeInput,
     ReopenInput,
     ReviewSerializer,
     SaveLayerInput,
@@ -176,6 +178,24 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
             expected_version=data.get("version"),
         )
         return Response(ReviewSerializer(review).data)
+
+    @extend_schema(request=ProposeInput, responses=ProposalSerializer)
+    @action(detail=True, methods=["post"])
+    def propose(self, request, pk=None):
+        """A proposed contour for the lesion in a box (smart contour), for the reader to edit."""
+        image = self._image(pk)
+        if not (
+            permissions.can(request.user, permissions.ANNOTATE, image)
+            or permissions.can(request.user, permissions.REVIEW, image)
+        ):
+            raise PermissionDenied("only the image's readers ask for proposals")
+        data = _valid(ProposeInput, request)
+        try:
+            gray = smart_contour.decode_gray(image.data.png)
+            points = smart_contour.propose(gray, box=data.get("box"), point=data.get("point"))
+        except smart_contour.ProposalError as e:
+            raise ValidationError({"detail": str(e)})
+        return Response({"points": points})
 
     @extend_schema(request=ReopenInput, responses=ReviewSerializer)
     @action(detail=True, methods=["post"])

@@ -190,3 +190,12 @@ class ExportInput(serializers.Serializer):
     exclude_doppler = serializers.BooleanField(required=False, default=False)
     exclude_marks = serializers.BooleanField(required=False, default=False)
     exclude_combined = serializers.BooleanField(required=False, default=False)
+
+
+class ProposeInput(serializers.Serializer):
+    box = serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4, required=False)
+    point = serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2, required=False)
+
+
+class ProposalSerializer(serializers.Serializer):
+    points = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()))

@@ -343,3 +343,27 @@ def test_import_refuses_a_non_zip_and_unknown_status(carol):
 def test_export_refuses_an_unknown_format(carol):
     response = client_for(carol).get("/api/export/?formats=yolo")
     assert response.status_code == 400 and "formats" in response.json()
+
+
+def test_smart_contour_proposal_endpoint(alice, bob):
+    image = submitted_image(alice, width=96, height=64)
+    draft_image = make_image("PROP_000.png", annotator=alice, width=96, height=64)
+    response = client_for(alice).post(
+        f"/api/images/{draft_image.pk}/propose/", {"box": [10, 10, 60, 50]}, format="json"
+    )
+    assert response.status_code == 200
+    points = response.json()["points"]
+    assert len(points) >= 3 and all(10 <= x <= 60 and 10 <= y <= 50 for x, y in points)
+    assert (
+        client_for(bob).post(f"/api/images/{image.pk}/propose/", {"box": [10, 10, 60, 50]}, format="json").status_code
+        == 200
+    )
+    bad = client_for(alice).post(f"/api/images/{draft_image.pk}/propose/", {"box": [10, 10, 12, 12]}, format="json")
+    assert bad.status_code == 400 and "at least" in bad.json()["detail"]
+    stranger = make_user("erin", ANNOTATOR)
+    assert (
+        client_for(stranger)
+        .post(f"/api/images/{draft_image.pk}/propose/", {"box": [1, 1, 50, 50]}, format="json")
+        .status_code
+        == 404
+    )
