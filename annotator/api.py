@@ -21,9 +21,11 @@ from annotator.serializers import (
     ApproveInput,
     AssignInput,
     AuditEventSerializer,
+    AuditFilterInput,
     EditApproveInput,
     ExportInput,
     ImageDetailSerializer,
+    ImageFilterInput,
     ImageListSerializer,
     LayerSerializer,
     ProposalSerializer,
@@ -70,13 +72,10 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         qs = permissions.restrict(Image.objects.all(), self.request.user, permissions.VIEW)
         qs = qs.select_related("patient", "annotator")
-        params = self.request.query_params
-        if params.get("status"):
-            qs = qs.filter(status__in=params["status"].split(","))
-        if params.get("patient"):
-            qs = qs.filter(patient__code__in=params["patient"].split(","))
-        if params.get("search"):
-            qs = qs.filter(name__icontains=params["search"])
+        if self.action == "list":
+            filters = ImageFilterInput(data=self.request.query_params)
+            filters.is_valid(raise_exception=True)
+            qs = selectors.filter_images(qs, filters.validated_data)
         return qs.order_by("name")
 
     def get_serializer_class(self):
@@ -101,7 +100,7 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
     def _image(self, pk) -> Image:
         return get_object_or_404(self.get_queryset(), pk=pk)
 
-    @extend_schema(request=None, responses={200: OpenApiTypes.BINARY})
+    @extend_schema(request=None, responses={(200, "image/png"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"], url_path="image.png")
     def image_png(self, request, pk=None):
         image = self._image(pk)
@@ -110,7 +109,7 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         request=None,
         parameters=[OpenApiParameter("layer", int, description="a layer id; default: the consensus")],
-        responses={200: OpenApiTypes.BINARY},
+        responses={(200, "image/png"): OpenApiTypes.BINARY},
     )
     @action(detail=True, methods=["get"], url_path="mask.png")
     def mask_png(self, request, pk=None):
@@ -128,7 +127,7 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
         return _png_response(encode_png(rgb), image.name)
 
     @extend_schema(responses=LayerSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def layers(self, request, pk=None):
         image = self._image(pk)
         layers = image.layers.select_related("author").prefetch_related("lesions").order_by("revision")
@@ -264,8 +263,10 @@ class AuditViewSet(viewsets.ReadOnlyModelViewSet):
         if not permissions.can(self.request.user, permissions.AUDIT):
             raise PermissionDenied("only curators read the audit log")
         qs = AuditEvent.objects.select_related("actor", "image")
-        if self.request.query_params.get("image"):
-            qs = qs.filter(image__name=self.request.query_params["image"])
+        filters = AuditFilterInput(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        if filters.validated_data.get("image"):
+            qs = qs.filter(image__name=filters.validated_data["image"])
         return qs
 
 
@@ -351,7 +352,7 @@ def export_response(options: exporting.ExportOptions) -> StreamingHttpResponse:
     return response
 
 
-@extend_schema(parameters=[ExportInput], responses={200: OpenApiTypes.BINARY})
+@extend_schema(parameters=[ExportInput], responses={(200, "application/zip"): OpenApiTypes.BINARY})
 @api_view(["GET"])
 def export(request):
     """The consensus dataset as a ZIP (streamed)."""

@@ -100,3 +100,14 @@ def image_context(image: Image, user) -> dict:
         "can_review": can_review,
         "next_id": next_id,
     }
+
+
+def filter_images(queryset, filters: dict):
+    """Apply validated ImageFilterInput data."""
+    if filters.get("status"):
+        queryset = queryset.filter(status__in=filters["status"])
+    if filters.get("patient"):
+        queryset = queryset.filter(patient__code__in=filters["patient"])
+    if filters.get("search"):
+        queryset = queryset.filter(name__icontains=filters["search"])
+    return queryset

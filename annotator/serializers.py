@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from annotator.models import AuditEvent, Image, Lesion, MaskLayer, Remark, Review
+from annotator.models import PATIENT_CODE, AuditEvent, Image, Lesion, MaskLayer, Remark, Review, Status
 
 
 class LesionSerializer(serializers.ModelSerializer):
@@ -199,3 +199,32 @@ class ProposeInput(serializers.Serializer):
 
 class ProposalSerializer(serializers.Serializer):
     points = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()))
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+class ImageFilterInput(serializers.Serializer):
+    """Query-string filters of image lists (API and curator pages); CharField refuses NUL bytes."""
+
+    status = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    patient = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    search = serializers.CharField(required=False, allow_blank=True, max_length=64)
+
+    def validate_status(self, value: str) -> list[str]:
+        statuses = _csv(value)
+        unknown = [s for s in statuses if s not in Status.values]
+        if unknown:
+            raise serializers.ValidationError(f"unknown status {unknown[0]!r}; one of {', '.join(Status.values)}")
+        return statuses
+
+    def validate_patient(self, value: str) -> list[str]:
+        codes = [c.upper() for c in _csv(value)]
+        for code in codes:
+            PATIENT_CODE(code)
+        return codes
+
+
+class AuditFilterInput(serializers.Serializer):
+    image = serializers.CharField(required=False, allow_blank=True, max_length=64)

@@ -6,7 +6,7 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
@@ -20,6 +20,17 @@ from curator.models import ExportJob
 JOB_ID = OpenApiParameter("id", int, OpenApiParameter.PATH)
 
 
+class ExportJobStateSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=ExportJob.Status.choices)
+    percent = serializers.IntegerField()
+    images = serializers.IntegerField()
+    size = serializers.IntegerField()
+    error = serializers.CharField(allow_blank=True)
+    options = serializers.DictField()
+    created_at = serializers.DateTimeField()
+
+
 class ExportJobViewSet(viewsets.ViewSet):
     """Exports too large to stream while the browser waits run as jobs on an RQ worker."""
 
@@ -29,23 +40,23 @@ class ExportJobViewSet(viewsets.ViewSet):
         if not permissions.can(request.user, permissions.EXPORT):
             raise PermissionDenied("only curators export")
 
-    @extend_schema(operation_id="export_jobs_list", responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="export_jobs_list", responses=ExportJobStateSerializer(many=True))
     def list(self, request):
         self._check(request)
         return Response([jobs.state(job) for job in ExportJob.objects.all()[:20]])
 
-    @extend_schema(request=ExportInput, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=ExportInput, responses={201: ExportJobStateSerializer})
     def create(self, request):
         self._check(request)
         job = jobs.start_export(user=request.user, options=export_options(request.data))
         return Response(jobs.state(job), status=201)
 
-    @extend_schema(parameters=[JOB_ID], responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=[JOB_ID], responses=ExportJobStateSerializer)
     def retrieve(self, request, pk=None):
         self._check(request)
         return Response(jobs.state(get_object_or_404(ExportJob, pk=pk)))
 
-    @extend_schema(parameters=[JOB_ID], responses={200: OpenApiTypes.BINARY})
+    @extend_schema(parameters=[JOB_ID], responses={(200, "application/zip"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
         self._check(request)

@@ -13,6 +13,7 @@ from rest_framework.exceptions import ValidationError
 
 from annotator import api, exporting, importing, permissions, selectors, workflow
 from annotator.models import AuditEvent, Image, Status
+from annotator.serializers import AuditFilterInput, ImageFilterInput
 
 
 def _require(request, action: str) -> None:
@@ -28,12 +29,13 @@ def _annotators():
 def dashboard(request):
     _require(request, permissions.AUDIT)
     images = Image.objects.select_related("patient", "annotator").order_by("name")
-    status = request.GET.get("status", "")
-    patient = request.GET.get("patient", "")
-    if status:
-        images = images.filter(status=status)
-    if patient:
-        images = images.filter(patient__code=patient)
+    filters = ImageFilterInput(data=request.GET)
+    if filters.is_valid():
+        images = selectors.filter_images(images, filters.validated_data)
+    else:
+        messages.error(request, f"Filter ignored: {filters.errors}")
+    status = request.GET.get("status", "") if filters.is_valid() else ""
+    patient = request.GET.get("patient", "") if filters.is_valid() else ""
     page = Paginator(images, 50).get_page(request.GET.get("page"))
     return render(
         request,
@@ -114,7 +116,8 @@ def export_page(request):
 def audit(request):
     _require(request, permissions.AUDIT)
     events = AuditEvent.objects.select_related("actor", "image").order_by("-created_at", "-id")
-    if request.GET.get("image"):
-        events = events.filter(image__name=request.GET["image"])
+    filters = AuditFilterInput(data=request.GET)
+    if filters.is_valid() and filters.validated_data.get("image"):
+        events = events.filter(image__name=filters.validated_data["image"])
     page = Paginator(events, 100).get_page(request.GET.get("page"))
     return render(request, "curator/audit.html", {"page": page})

@@ -298,3 +298,21 @@ def test_no_orphan_rows_after_the_catalogue(world):
             "WHERE d.image_id IS NULL"
         )
         assert cur.fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/api/images/?search=a%00b", "/api/images/?status=bogus", "/api/images/?patient=ab%00", "/api/audit/?image=%00"],
+)
+def test_bad_list_filters_are_a_400_not_a_crash(world, url):
+    assert world.api(world.carol).get(url).status_code == 400
+
+
+def test_bad_dashboard_filters_are_ignored_with_a_message(world):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(world.carol)
+    response = client.get("/dataset/?status=%00&patient=x")
+    assert response.status_code == 200 and b"Filter ignored" in response.content
+    assert client.get("/dataset/audit/?image=%00").status_code == 200
