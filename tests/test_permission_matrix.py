@@ -1,0 +1,137 @@
+"""The role x action matrix over the API: one generated test per cell, lists included."""
+
+import io
+import zipfile
+
+import pytest
+from rest_framework.test import APIClient
+
+from annotator import workflow
+from annotator.models import Image, MaskLayer, Review
+from annotator.permissions import ANNOTATOR, CURATOR, REVIEWER
+from tests.factories import SQUARE, content, make_image, make_user, png_bytes, submitted_image
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("owner", "stranger", "reviewer", "curator", "admin", "anonymous")
+
+
+@pytest.fixture
+def world():
+    users = {
+        "owner": make_user("alice", ANNOTATOR),
+        "stranger": make_user("erin", ANNOTATOR),
+        "reviewer": make_user("bob", REVIEWER),
+        "curator": make_user("carol", CURATOR),
+        "admin": make_user("root", superuser=True),
+        "anonymous": None,
+    }
+    owner = users["owner"]
+    new = make_image("NEWW_000.png", annotator=owner)
+    draft = make_image("DRAF_000.png", annotator=owner)
+    layer = workflow.start(image_id=draft.pk, user=owner)
+    layer = workflow.save_draft(
+        layer_id=layer.pk, user=owner, content=content(("benign", SQUARE)), expected_version=layer.version
+    )
+    submitted = submitted_image(owner, "SUBM_000.png")
+    approved = submitted_image(owner, "APPR_000.png")
+    workflow.approve(image_id=approved.pk, user=make_user("zed", REVIEWER))
+    return {"users": users, "new": new, "draft": draft, "layer": layer, "submitted": submitted, "approved": approved}
+
+
+def zip_upload() -> io.BytesIO:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("images/MTRX_000.png", png_bytes())
+    buf.seek(0)
+    buf.name = "m.zip"
+    return buf
+
+
+ACTIONS = {
+    "view a submitted image": lambda w, c: c.get(f"/api/images/{w['submitted'].pk}/"),
+    "view a draft image": lambda w, c: c.get(f"/api/images/{w['draft'].pk}/"),
+    "view the pixels of a draft": lambda w, c: c.get(f"/api/images/{w['draft'].pk}/image.png"),
+    "start a new image": lambda w, c: c.post(f"/api/images/{w['new'].pk}/start/"),
+    "save a draft": lambda w, c: c.put(
+        f"/api/layers/{w['layer'].pk}/", {"version": w["layer"].version, "lesions": []}, format="json"
+    ),
+    "submit a draft": lambda w, c: c.post(f"/api/layers/{w['layer'].pk}/submit/"),
+    "approve": lambda w, c: c.post(f"/api/images/{w['submitted'].pk}/approve/"),
+    "send back": lambda w, c: c.post(f"/api/images/{w['submitted'].pk}/send-back/", {"comment": "x"}),
+    "edit and approve": lambda w, c: c.post(
+        f"/api/images/{w['submitted'].pk}/edit-approve/", {"layer": {"is_normal": True}}, format="json"
+    ),
+    "reopen": lambda w, c: c.post(f"/api/images/{w['approved'].pk}/reopen/", {"reason": "r"}),
+    "assign": lambda w, c: c.post("/api/assign/", {"images": [w["new"].pk], "annotator": "erin"}, format="json"),
+    "import": lambda w, c: c.post("/api/import/", {"archive": zip_upload()}, format="multipart"),
+    "export": lambda w, c: c.get("/api/export/"),
+    "start an export job": lambda w, c: c.post("/api/export-jobs/", {}, format="json"),
+    "read the audit log": lambda w, c: c.get("/api/audit/"),
+    "read the counts": lambda w, c: c.get("/api/stats/"),
+}
+
+#                              owner stranger reviewer curator admin anonymous
+MATRIX = {
+    "view a submitted image": (200, 404, 200, 200, 200, 403),
+    "view a draft image": (200, 404, 404, 200, 200, 403),
+    "view the pixels of a draft": (200, 404, 404, 200, 200, 403),
+    "start a new image": (200, 404, 404, 403, 403, 403),
+    "save a draft": (200, 404, 404, 403, 403, 403),
+    "submit a draft": (200, 404, 404, 403, 403, 403),
+    "approve": (403, 404, 200, 403, 403, 403),
+    "send back": (403, 404, 200, 403, 403, 403),
+    "edit and approve": (403, 404, 200, 403, 403, 403),
+    "reopen": (403, 404, 403, 200, 200, 403),
+    "assign": (403, 403, 403, 200, 200, 403),
+    "import": (403, 403, 403, 200, 200, 403),
+    "export": (403, 403, 403, 200, 200, 403),
+    "start an export job": (403, 403, 403, 201, 201, 403),
+    "read the audit log": (403, 403, 403, 200, 200, 403),
+    "read the counts": (403, 403, 403, 200, 200, 403),
+}
+CELLS = [(action, role) for action in MATRIX for role in ROLES]
+
+
+@pytest.mark.parametrize("action, role", CELLS, ids=[f"{a}-as-{r}" for a, r in CELLS])
+def test_permission_matrix(world, action, role, django_capture_on_commit_callbacks):
+    client = APIClient()
+    if world["users"][role] is not None:
+        client.force_authenticate(world["users"][role])
+    expected = MATRIX[action][ROLES.index(role)]
+    with django_capture_on_commit_callbacks(execute=False):  # export jobs are queued, not run
+        response = ACTIONS[action](world, client)
+    assert response.status_code == expected
+
+
+def test_the_matrix_covers_every_action():
+    assert set(MATRIX) == set(ACTIONS)
+
+
+LIST_ROLES = ("owner", "stranger", "reviewer", "curator", "admin")
+VISIBLE = {
+    "owner": {"NEWW_000.png", "DRAF_000.png", "SUBM_000.png", "APPR_000.png"},
+    "stranger": set(),
+    "reviewer": {"SUBM_000.png", "APPR_000.png"},
+    "curator": {"NEWW_000.png", "DRAF_000.png", "SUBM_000.png", "APPR_000.png"},
+    "admin": {"NEWW_000.png", "DRAF_000.png", "SUBM_000.png", "APPR_000.png"},
+}
+
+
+@pytest.mark.parametrize("role", LIST_ROLES)
+def test_lists_leak_nothing(world, role):
+    client = APIClient()
+    user = world["users"][role]
+    client.force_authenticate(user)
+    names = {row["name"] for row in client.get("/api/images/?page_size=500").json()["results"]}
+    assert names == VISIBLE[role]
+    visible_ids = set(Image.objects.filter(name__in=VISIBLE[role]).values_list("pk", flat=True))
+    reviews = client.get("/api/reviews/").json()["results"]
+    assert {r["image"] for r in reviews} <= visible_ids
+    assert len(reviews) == Review.objects.filter(image__in=visible_ids).count()
+    for layer in MaskLayer.objects.all():
+        code = client.get(f"/api/layers/{layer.pk}/").status_code
+        assert code == (200 if layer.image_id in visible_ids else 404), (role, layer)
+    for status in ("new", "draft", "submitted", "approved"):
+        filtered = {row["name"] for row in client.get(f"/api/images/?status={status}").json()["results"]}
+        assert filtered <= VISIBLE[role]
