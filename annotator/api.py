@@ -365,7 +365,7 @@ def export(request):
 def stats(request):
     """Image counts by status, overall and per patient (curators)."""
     _require(request.user, permissions.AUDIT)
-    return Response(selectors.status_counts())
+    return Response({**selectors.status_counts(), "agreement": selectors.agreement()})
 
 
 @extend_schema(responses=inline_serializer("NextId", {"id": serializers.IntegerField(allow_null=True)}))

@@ -177,6 +177,9 @@ class Review(models.Model):
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     decision = models.CharField(max_length=16, choices=Decision.choices)
     comment = models.TextField(blank=True, max_length=4000)
+    # Inter-reader agreement: Dice of the annotator's mask and the approved mask (1.0 when approved
+    # unchanged); empty for send-backs and reopenings.
+    dice = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

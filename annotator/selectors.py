@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Case, Count, IntegerField, Q, Value, When
+from django.db.models import Avg, Case, Count, IntegerField, Min, Q, Value, When
 
 from annotator import permissions
-from annotator.models import Image, LayerStatus, MaskLayer, Patient, Status
+from annotator.models import Image, LayerStatus, MaskLayer, Patient, Review, Status
 
 ANNOTATOR_OPEN = (Status.RETURNED, Status.DRAFT, Status.NEW)
 
@@ -111,3 +111,18 @@ def filter_images(queryset, filters: dict):
     if filters.get("search"):
         queryset = queryset.filter(name__icontains=filters["search"])
     return queryset
+
+
+def agreement() -> dict:
+    """How often the second reader agreed with the first, and how much an edit changed (Dice)."""
+    decided = Review.objects.filter(decision__in=[Review.Decision.APPROVED, Review.Decision.EDITED_APPROVED])
+    edited = decided.filter(decision=Review.Decision.EDITED_APPROVED).aggregate(
+        n=Count("pk"), mean=Avg("dice"), lowest=Min("dice")
+    )
+    return {
+        "approved_unchanged": decided.filter(decision=Review.Decision.APPROVED).count(),
+        "edited": edited["n"],
+        "edited_mean_dice": round(edited["mean"], 3) if edited["mean"] is not None else None,
+        "edited_lowest_dice": edited["lowest"],
+        "sent_back": Review.objects.filter(decision=Review.Decision.RETURNED).count(),
+    }

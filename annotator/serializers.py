@@ -52,7 +52,7 @@ class ReviewSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Review
-        fields = ["id", "image", "layer", "decision", "comment", "reviewer", "created_at", "remarks"]
+        fields = ["id", "image", "layer", "decision", "comment", "dice", "reviewer", "created_at", "remarks"]
 
 
 class ImageListSerializer(serializers.ModelSerializer):

@@ -212,6 +212,14 @@ def _copy_layer(source: MaskLayer, *, author, revision: int, origin: str, status
     return layer
 
 
+def _agreement(layer: MaskLayer, lesions: Sequence[geometry.Lesion]) -> float:
+    """Dice of two readers' masks, all lesions together (labels aside)."""
+    w, h = layer.image.width, layer.image.height
+    first = geometry.rasterise(layer.geometry_lesions(), w, h).any(axis=-1)
+    second = geometry.rasterise(lesions, w, h).any(axis=-1)
+    return round(geometry.dice(first, second), 4)
+
+
 def _check_version(layer: MaskLayer, expected_version: int | None) -> None:
     if expected_version is not None and expected_version != layer.version:
         raise StaleVersion(
@@ -361,6 +369,7 @@ def approve(*, image_id: int, user, comment: str = "", expected_version: int | N
         annotator=layer.author,
         decision=Review.Decision.APPROVED,
         comment=comment,
+        dice=1.0,
     )
     _approve_with(image, layer)
     _audit(user, image, "approve", before, image.status, layer, review=review.pk)
@@ -401,6 +410,8 @@ def edit_and_approve(
     edited.image = image
     _apply_content(edited, content)
     edited.save()
+    review.dice = _agreement(submitted, content.lesions)
+    review.save(update_fields=["dice"])
     _approve_with(image, edited)
     _audit(user, image, "edit_and_approve", before, image.status, edited, review=review.pk, based_on=submitted.pk)
     return review

@@ -42,6 +42,7 @@ def dashboard(request):
         "curator/dashboard.html",
         {
             "counts": selectors.status_counts(),
+            "agreement": selectors.agreement(),
             "page": page,
             "statuses": Status.choices,
             "status": status,

@@ -333,3 +333,27 @@ def test_every_transition_is_audited_with_actor_and_statuses(users):
         ("submit", "alice", "draft", "submitted"),
         ("approve", "bob", "submitted", "approved"),
     ]
+
+
+def test_reader_agreement_is_measured_on_approval(users):
+    from annotator import selectors
+
+    unchanged = image_in(Status.SUBMITTED, users)
+    workflow.approve(image_id=unchanged.pk, user=users["bob"])
+    edited = make_image("AAAA_001.png", annotator=users["alice"])
+    layer = workflow.start(image_id=edited.pk, user=users["alice"])
+    square = [[10, 10], [29, 10], [29, 29], [10, 29]]  # 400 px
+    layer = workflow.save_draft(
+        layer_id=layer.pk, user=users["alice"], content=content(("benign", square)), expected_version=layer.version
+    )
+    workflow.submit(layer_id=layer.pk, user=users["alice"])
+    half = [[10, 10], [29, 10], [29, 19], [10, 19]]  # its top 200 px
+    review = workflow.edit_and_approve(image_id=edited.pk, user=users["bob"], content=content(("benign", half)))
+    assert review.dice == round(2 * 200 / (400 + 200), 4)
+    assert selectors.agreement() == {
+        "approved_unchanged": 1,
+        "edited": 1,
+        "edited_mean_dice": round(2 * 200 / 600, 3),
+        "edited_lowest_dice": review.dice,
+        "sent_back": 0,
+    }
