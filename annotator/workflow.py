@@ -346,6 +346,19 @@ def _add_remarks(review: Review, remarks: Sequence[dict], layer: MaskLayer) -> N
         Remark.objects.create(review=review, x=x, y=y, lesion_id=lesion_id, text=text[:2000])
 
 
+def _review(image: Image, layer: MaskLayer, user, decision: str, comment: str, dice: float | None = None) -> Review:
+    """The decision record; ``annotator`` is denormalised so the database can refuse self-review."""
+    return Review.objects.create(
+        image=image,
+        layer=layer,
+        reviewer=user,
+        annotator=layer.author,
+        decision=decision,
+        comment=(comment or "")[:4000],
+        dice=dice,
+    )
+
+
 def _approve_with(image: Image, layer: MaskLayer) -> None:
     layer.status = LayerStatus.APPROVED
     layer.save(update_fields=["status", "updated_at"])
@@ -362,15 +375,7 @@ def approve(*, image_id: int, user, comment: str = "", expected_version: int | N
     _check("approve", image, user)
     layer = _submitted_layer(image)
     _check_version(layer, expected_version)
-    review = Review.objects.create(
-        image=image,
-        layer=layer,
-        reviewer=user,
-        annotator=layer.author,
-        decision=Review.Decision.APPROVED,
-        comment=comment,
-        dice=1.0,
-    )
+    review = _review(image, layer, user, Review.Decision.APPROVED, comment, dice=1.0)
     _approve_with(image, layer)
     _audit(user, image, "approve", before, image.status, layer, review=review.pk)
     return review
@@ -388,13 +393,8 @@ def edit_and_approve(
     _check_version(submitted, expected_version)
     if not content.is_normal and not content.lesions:
         raise InvalidContent("draw at least one lesion or mark the image normal", rule="empty_submission")
-    review = Review.objects.create(
-        image=image,
-        layer=submitted,
-        reviewer=user,
-        annotator=submitted.author,
-        decision=Review.Decision.EDITED_APPROVED,
-        comment=comment,
+    review = _review(
+        image, submitted, user, Review.Decision.EDITED_APPROVED, comment, dice=_agreement(submitted, content.lesions)
     )
     submitted.status = LayerStatus.SUPERSEDED
     submitted.save(update_fields=["status", "updated_at"])
@@ -410,8 +410,6 @@ def edit_and_approve(
     edited.image = image
     _apply_content(edited, content)
     edited.save()
-    review.dice = _agreement(submitted, content.lesions)
-    review.save(update_fields=["dice"])
     _approve_with(image, edited)
     _audit(user, image, "edit_and_approve", before, image.status, edited, review=review.pk, based_on=submitted.pk)
     return review
@@ -429,14 +427,7 @@ def send_back(
         raise InvalidContent("sending back needs a comment that tells the annotator what to change")
     layer = _submitted_layer(image)
     _check_version(layer, expected_version)
-    review = Review.objects.create(
-        image=image,
-        layer=layer,
-        reviewer=user,
-        annotator=layer.author,
-        decision=Review.Decision.RETURNED,
-        comment=comment[:4000],
-    )
+    review = _review(image, layer, user, Review.Decision.RETURNED, comment)
     _add_remarks(review, remarks, layer)
     layer.status = LayerStatus.RETURNED
     layer.save(update_fields=["status", "updated_at"])
@@ -456,14 +447,7 @@ def reopen(*, image_id: int, user, reason: str) -> Review:
     if not reason:
         raise InvalidContent("reopening needs a reason")
     layer = image.consensus
-    review = Review.objects.create(
-        image=image,
-        layer=layer,
-        reviewer=user,
-        annotator=layer.author,
-        decision=Review.Decision.REOPENED,
-        comment=reason[:4000],
-    )
+    review = _review(image, layer, user, Review.Decision.REOPENED, reason)
     layer.status = LayerStatus.RETURNED
     layer.save(update_fields=["status", "updated_at"])
     image.status = after
