@@ -190,7 +190,11 @@ def decode_png(data: bytes) -> PIL.Image.Image:
 
 
 def read_info_csv(data: bytes, where: str, report: ImportReport) -> dict[str, dict]:
-    """Rows of INFO.csv by image name, with lenient reading of the known real-world defects."""
+    """Rows of INFO.csv by image name, with lenient reading of the known real-world defects.
+
+    An optional ``PixelSpacing`` column (mm per pixel; not in the BUS-UCLM release) is stored as
+    the image's pixel spacing; the export's INFO.csv keeps the release's six columns.
+    """
     text = data.decode("utf-8-sig", errors="replace")
     sample = text[:2048]
     delimiter = ";" if sample.count(";") >= sample.count(",") else ","
@@ -224,7 +228,17 @@ def read_info_csv(data: bytes, where: str, report: ImportReport) -> dict[str, di
         if label not in LABELS:
             report.defect(here, f"Label is {row.get('Label')!r}", "label taken from the mask")
             label = ""
-        rows[name] = {"label": label, "resolution": row.get("Resolution", ""), **flags}
+        spacing = None
+        raw_spacing = row.get("PixelSpacing", "")
+        if raw_spacing:
+            try:
+                spacing = float(raw_spacing.replace(",", "."))
+                if not (0 < spacing < 10):
+                    raise ValueError
+            except ValueError:
+                spacing = None
+                report.defect(here, f"PixelSpacing is {raw_spacing!r}, not a size in mm", "no pixel spacing stored")
+        rows[name] = {"label": label, "resolution": row.get("Resolution", ""), "spacing": spacing, **flags}
     return rows
 
 
@@ -321,6 +335,7 @@ def _import_one(name, source: Source, row, as_status, author, annotator, actor, 
             doppler=bool(row and row["doppler"]),
             marks=bool(row and row["marks"]),
             combined=bool(row and row["combined"]),
+            pixel_spacing_mm=row["spacing"] if row else None,
         )
         image.full_clean(exclude=["consensus", "annotator"])
         image.save()

@@ -35,6 +35,8 @@ class Params:
     smooth: int = 2
     min_contrast: float = 6.0
     offset: float = 0.0
+    level: float = 0.5
+    blend: float = 0.0
 
 
 DEFAULT = Params()
@@ -112,7 +114,7 @@ def _radial_contour(gray: np.ndarray, box, p: Params):
     contrast = mu_out - mu_in
     if contrast < p.min_contrast:
         return None
-    f = np.clip((polar - (mu_in + mu_out) / 2) / contrast, -1, 1)
+    f = np.clip((polar - mu_in) / contrast - p.level, -1, 1)
     w = rho[None, :] / rho.mean()
     fw = f * w
     before = np.cumsum(fw, axis=1) - fw  # samples strictly inside the boundary
@@ -128,6 +130,10 @@ def _radial_contour(gray: np.ndarray, box, p: Params):
     if p.smooth:
         k = np.ones(2 * p.smooth + 1) / (2 * p.smooth + 1)
         r = np.convolve(np.r_[r[-p.smooth :], r, r[: p.smooth]], k, mode="valid")
+    if p.blend > 0:
+        fitted = _ray_ellipse(r, cx, cy, ax, ay, ct[:, 0], st[:, 0])
+        if fitted is not None:
+            r = (1 - p.blend) * r + p.blend * fitted
     unit = np.hypot(ax * ct[:, 0], ay * st[:, 0])  # pixels per unit of rho along each ray
     r = r + p.offset / unit
     exit_rho = np.where(inside_box, rho[None, :], 0).max(axis=1)
@@ -184,3 +190,25 @@ def _closed_path(cost: np.ndarray, max_step: int, step_cost: float) -> np.ndarra
     for k in range(n_ang - 1, 0, -1):
         path[k - 1] = path[k] - back[k, s, path[k]]
     return path
+
+
+def _ray_ellipse(r, cx, cy, ax, ay, c, s):
+    """Rho at which each ray meets the ellipse fitted to the contour r(theta), or None."""
+    pts = np.c_[cx + ax * r * c, cy + ay * r * s].astype(np.float32)
+    (ex, ey), (w, h), angle = cv2.fitEllipse(pts)
+    if min(w, h) <= 1:
+        return None
+    a, b = w / 2, h / 2
+    phi = math.radians(angle)
+    cp, sp = math.cos(phi), math.sin(phi)
+    # Ray origin and direction in the fitted ellipse's frame, scaled to the unit circle.
+    ox, oy = cx - ex, cy - ey
+    qx0, qy0 = (cp * ox + sp * oy) / a, (-sp * ox + cp * oy) / b
+    ux, uy = ax * c, ay * s
+    dx, dy = (cp * ux + sp * uy) / a, (-sp * ux + cp * uy) / b
+    qa = dx * dx + dy * dy
+    qb = 2 * (qx0 * dx + qy0 * dy)
+    qc = qx0 * qx0 + qy0 * qy0 - 1
+    if qc >= 0:  # the box centre lies outside the fitted ellipse: rays may miss it
+        return None
+    return (-qb + np.sqrt(qb * qb - 4 * qa * qc)) / (2 * qa)

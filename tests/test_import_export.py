@@ -317,3 +317,22 @@ def test_sample_copy_is_left_untouched(sample_dir, tmp_path):
     before = {p: p.read_bytes() for p in Path(copy).rglob("*") if p.is_file()}
     run_import(copy)
     assert before == {p: p.read_bytes() for p in Path(copy).rglob("*") if p.is_file()}
+
+
+def test_an_optional_pixel_spacing_column_is_stored_but_not_exported(tmp_path):
+    info = (
+        "Image;Resolution;Label;Doppler;Marks;Combined;PixelSpacing\n"
+        "AAAA_000.png;96x64;Normal;No;No;No;0,064\nAAAA_001.png;96x64;Normal;No;No;No;huge\n"
+    )
+    output = run_import(
+        write_dataset(
+            tmp_path / "ds", images={"AAAA_000.png": png_bytes(), "AAAA_001.png": png_bytes(seed=1)}, info=info
+        )
+    )
+    assert "PixelSpacing is 'huge', not a size in mm -> no pixel spacing stored" in output
+    assert Image.objects.get(name="AAAA_000.png").pixel_spacing_mm == 0.064
+    assert Image.objects.get(name="AAAA_001.png").pixel_spacing_mm is None
+    with export_to(tmp_path) as zf:
+        assert (
+            zf.read("INFO.csv").decode("utf-8-sig").splitlines()[0] == "Image;Resolution;Label;Doppler;Marks;Combined"
+        )
