@@ -336,3 +336,26 @@ def test_an_optional_pixel_spacing_column_is_stored_but_not_exported(tmp_path):
         assert (
             zf.read("INFO.csv").decode("utf-8-sig").splitlines()[0] == "Image;Resolution;Label;Doppler;Marks;Combined"
         )
+
+
+def test_splits_keep_each_patient_in_one_fold(sample_dir, tmp_path):
+    approved_sample(sample_dir)
+    with export_to(tmp_path, "--format", "bus-uclm,splits") as zf:
+        rows = [line.split(";") for line in zf.read("splits.csv").decode().splitlines()[1:]]
+    assert len(rows) == 33
+    folds_of = {}
+    for name, patient, fold in rows:
+        assert name.startswith(patient)
+        folds_of.setdefault(patient, set()).add(fold)
+    assert all(len(folds) == 1 for folds in folds_of.values())
+    assert len({f for folds in folds_of.values() for f in folds}) == 3  # 3 patients, 3 distinct folds
+
+
+def test_fold_assignment_balances_images():
+    from annotator.exporting.splits import assign_folds
+
+    folds = assign_folds({"AAAA": 10, "BBBB": 9, "CCCC": 5, "DDDD": 4, "EEEE": 1}, folds=2)
+    load = [0, 0]
+    for patient, fold in folds.items():
+        load[fold] += {"AAAA": 10, "BBBB": 9, "CCCC": 5, "DDDD": 4, "EEEE": 1}[patient]
+    assert sorted(load) == [14, 15]

@@ -102,6 +102,7 @@ def check_export(zf: zipfile.ZipFile, drawn: geometry.Lesion) -> None:
         "annotations/instances.json",
         "images/EXPO_000.png",
         "masks/EXPO_000.png",
+        "splits.csv",
     ]
     mask = np.asarray(PIL.Image.open(io.BytesIO(zf.read("masks/EXPO_000.png"))))
     assert mask.shape == (64, 96, 3)

@@ -1,0 +1,41 @@
+"""Patient-level cross-validation folds: ``splits.csv`` (``Image;Patient;Fold``).
+
+Images of one patient never straddle folds (their scans are correlated). Patients are dealt,
+largest first, to the fold with the fewest images so far: deterministic and balanced.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections import defaultdict
+
+from annotator.exporting.base import ExportRecord
+
+FOLDS = 5
+
+
+def assign_folds(images_per_patient: dict[str, int], folds: int = FOLDS) -> dict[str, int]:
+    load = [0] * folds
+    assignment = {}
+    for patient, count in sorted(images_per_patient.items(), key=lambda item: (-item[1], item[0])):
+        fold = min(range(folds), key=lambda f: (load[f], f))
+        assignment[patient] = fold
+        load[fold] += count
+    return assignment
+
+
+class SplitsFormat:
+    key = "splits"
+
+    def __init__(self) -> None:
+        self.names: dict[str, list[str]] = defaultdict(list)
+
+    def add(self, zf: zipfile.ZipFile, record: ExportRecord) -> None:
+        self.names[record.name[:4]].append(record.name)
+
+    def finish(self, zf: zipfile.ZipFile) -> None:
+        folds = assign_folds({patient: len(names) for patient, names in self.names.items()})
+        rows = sorted(
+            f"{name};{patient};{folds[patient] + 1}" for patient, names in self.names.items() for name in names
+        )
+        zf.writestr("splits.csv", "\n".join(["Image;Patient;Fold", *rows]) + "\n")
