@@ -1,6 +1,30 @@
 """Smart contour: a proposed lesion outline from a box (or a click) on a grayscale ultrasound image.
 
 Pure numpy/OpenCV; no Django. The reader always edits the proposal before it counts.
+
+Method (a radial dynamic programme, the classic approach to star-shaped ultrasound lesions):
+
+1. Crop the box (plus a band around it), resample so its longer side is ``work_size`` pixels
+   (speed, and it averages speckle), then median and Gaussian filters against the speckle.
+2. Sample the filtered image along rays from the box centre, in box-normalised polar coordinates
+   (the box's inscribed ellipse is the circle rho = 1): an angles x radii table.
+3. Cost of putting the boundary at radius rho on each ray: a region term (lesions are
+   hypoechoic: samples inside the boundary should be darker than a level between the core's grey
+   and the box corners' grey, samples outside brighter) plus an edge term (a dark-to-bright step
+   across the boundary, measured over ``edge_win`` samples so that single speckles do not count).
+   The boundary may not leave the box.
+4. The cheapest closed path, one radius per angle with bounded radius changes, by exact dynamic
+   programming. Smooth outlines are the prior; so is the box: readers leave about the same room
+   on every side, so a second pass adds a soft pull towards the ellipse inscribed in the box
+   shrunk by the margin the first pass found (the median of its four side margins).
+5. Readers trace the outer edge of the dark-to-bright transition, so each boundary point then
+   climbs outwards while the image keeps getting brighter (at most ``climb`` pixels).
+6. Smooth, map back to image pixels, simplify with approxPolyDP.
+
+A click runs the same programme centred on the click, in growing squares, to estimate the
+lesion's box, then proposes as for that box. When the image gives no usable contrast, or the
+result is implausible, the inscribed ellipse is the answer (the baseline, which is never worse
+than the method falling back to it). ``bench/smart_contour_dice.py`` measures it all.
 """
 
 from __future__ import annotations
@@ -11,6 +35,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from annotator.geometry import find_crossing
+
 MIN_BOX = 6  # pixels; a smaller box is a slip of the mouse, not a lesion
 
 
@@ -20,26 +46,36 @@ class ProposalError(ValueError):
 
 @dataclass(frozen=True)
 class Params:
-    work_size: int = 128
+    """Tuning knobs. Defaults chosen by leave-one-patient-out search on the BUS-UCLM sample
+    (``bench/smart_contour_dice.py --tune``); lengths are image pixels unless said otherwise."""
+
+    work_size: int = 128  # longer side of the box after resampling
+    median: int = 5  # median filter aperture, working pixels
+    blur: float = 1.5  # Gaussian sigma, working pixels
     angles: int = 96
     radii: int = 64
-    rho_min: float = 0.15
+    rho_min: float = 0.15  # radii sampled, as a fraction of the box's half-size (corners at 1.41)
     rho_max: float = 1.42
-    max_step: int = 2
-    step_cost: float = 0.3
-    edge_weight: float = 1.0
-    region_weight: float = 1.0
-    median: int = 5
-    blur: float = 1.5
-    core: float = 0.45
-    smooth: int = 2
-    min_contrast: float = 6.0
-    offset: float = 0.0
-    level: float = 0.5
-    blend: float = 0.0
+    core: float = 0.45  # rays inside this rho give the lesion's grey level
+    level: float = 0.6  # inside/outside threshold between lesion grey (0) and surround grey (1)
+    region_weight: float = 0.5
+    edge_weight: float = 2.0
+    edge_win: int = 4  # radius samples each side of the step measured by the edge term
+    max_step: int = 2  # radius samples the boundary may move from one angle to the next
+    step_cost: float = 0.3  # cost per radius sample moved
+    margin_weight: float = 0.05  # pull towards the box shrunk by the found margin (0 = off)
+    prior_width: float = 0.1  # relative radial deviation that costs margin_weight
+    prior_cap: float = 4.0  # the pull saturates: a real lobulation may still win
+    climb: float = 8.0
+    smooth: int = 2  # half-width of the moving average over angles
+    min_contrast: float = 6.0  # grey levels between lesion and surround to trust the region term
+    tolerance: float = 0.7  # approxPolyDP epsilon
 
 
 DEFAULT = Params()
+POINT_RADII = (64, 128, 256)  # half-sizes of the squares searched around a click
+POINT_MARGIN = 12
+POINT_REFINE = 3  # room added around the lesion found from a click, as a reader's box would have
 
 
 def decode_gray(png: bytes) -> np.ndarray:
@@ -49,8 +85,16 @@ def decode_gray(png: bytes) -> np.ndarray:
     return gray
 
 
+def _numbers(values, n: int) -> bool:
+    return (
+        isinstance(values, (list, tuple))
+        and len(values) == n
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+    )
+
+
 def check_box(box, width: int, height: int) -> tuple[int, int, int, int]:
-    if box is None or len(box) != 4 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in box):
+    if not _numbers(box, 4):
         raise ProposalError("box must be [x0, y0, x1, y1] in image pixels")
     x0, y0, x1, y1 = box
     x0, x1 = sorted((x0, x1))
@@ -60,6 +104,15 @@ def check_box(box, width: int, height: int) -> tuple[int, int, int, int]:
     if x1 - x0 < MIN_BOX or y1 - y0 < MIN_BOX:
         raise ProposalError(f"the box must be at least {MIN_BOX} pixels wide and high inside the image")
     return x0, y0, x1, y1
+
+
+def check_point(point, width: int, height: int) -> tuple[float, float]:
+    if not _numbers(point, 2):
+        raise ProposalError("point must be [x, y] in image pixels")
+    x, y = point
+    if not (0 <= x <= width - 1 and 0 <= y <= height - 1):
+        raise ProposalError("the point must be inside the image")
+    return float(x), float(y)
 
 
 def ellipse_in_box(box: tuple[int, int, int, int], n: int = 48) -> list[list[float]]:
@@ -73,78 +126,192 @@ def ellipse_in_box(box: tuple[int, int, int, int], n: int = 48) -> list[list[flo
 
 
 def propose(gray: np.ndarray, *, box=None, point=None, params: Params = DEFAULT) -> list[list[float]]:
-    """A contour (list of [x, y]) for the lesion in ``box``."""
-    height, width = gray.shape[:2]
-    if box is None:
-        raise ProposalError("draw a box around the lesion")
-    b = check_box(box, width, height)
-    ring = _radial_contour(gray, b, params)
-    return ring if ring is not None else ellipse_in_box(b)
+    """A contour (list of [x, y], inside the box) for the lesion in ``box``, or around ``point``."""
+    if gray.ndim != 2:
+        raise ProposalError("a single-channel image is needed")
+    height, width = gray.shape
+    if box is not None:
+        bounds = check_box(box, width, height)
+    elif point is not None:
+        bounds = box_from_point(gray, check_point(point, width, height), params)
+    else:
+        raise ProposalError("draw a box around the lesion or click inside it")
+    x0, y0, x1, y1 = bounds
+    centre, axes = ((x0 + x1) / 2, (y0 + y1) / 2), ((x1 - x0) / 2, (y1 - y0) / 2)
+    radius = _radial_boundary(gray, centre, axes, bounds, params, core=params.core, margin_prior=True)
+    if radius is None:
+        return ellipse_in_box(bounds)
+    return _ring(radius, centre, axes, bounds, params)
 
 
-def _radial_contour(gray: np.ndarray, box, p: Params):
-    height, width = gray.shape[:2]
-    x0, y0, x1, y1 = box
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    ax, ay = (x1 - x0) / 2, (y1 - y0) / 2
-    scale = min(1.0, p.work_size / max(x1 - x0, y1 - y0))
+def box_from_point(gray: np.ndarray, point: tuple[float, float], params: Params = DEFAULT) -> tuple[int, int, int, int]:
+    """The box a reader would draw around the lesion under ``point``.
+
+    The radial programme runs centred on the click in squares of growing size until the boundary
+    it finds stays well inside the square (a lesion larger than the square would be cut off).
+    """
+    height, width = gray.shape
+    x, y = point
+    found = None
+    for half in POINT_RADII:
+        bounds = (
+            max(0, round(x - half)),
+            max(0, round(y - half)),
+            min(width - 1, round(x + half)),
+            min(height - 1, round(y + half)),
+        )
+        core = max(8.0, 0.08 * half) / half  # a small disc round the click gives the lesion's grey
+        radius = _radial_boundary(gray, (x, y), (half, half), bounds, params, core=core, margin_prior=False)
+        if radius is not None:
+            found = (radius, half)
+            if np.mean(radius > 0.8) < 0.2:
+                break
+    if found is None:  # nothing to follow: a modest box round the click, for the fallback ellipse
+        half = POINT_RADII[0] / 2
+        return check_box([x - half, y - half, x + half, y + half], width, height)
+    radius, half = found
+    t = np.linspace(0, 2 * np.pi, len(radius), endpoint=False)
+    xs, ys = x + half * radius * np.cos(t), y + half * radius * np.sin(t)
+    m = POINT_MARGIN
+    box = check_box([xs.min() - m, ys.min() - m, xs.max() + m, ys.max() + m], width, height)
+    # The first guess is centred on the click, which is rarely the lesion's centre: re-run in the
+    # guessed box and let the box grow on any side the boundary runs into.
+    for _ in range(POINT_REFINE):
+        x0, y0, x1, y1 = box
+        centre, axes = ((x0 + x1) / 2, (y0 + y1) / 2), ((x1 - x0) / 2, (y1 - y0) / 2)
+        radius = _radial_boundary(gray, centre, axes, box, params, core=params.core, margin_prior=False)
+        if radius is None:
+            break
+        xs = centre[0] + axes[0] * radius * np.cos(t)
+        ys = centre[1] + axes[1] * radius * np.sin(t)
+        grow = 0.5 * max(axes)
+        new = [
+            x0 - grow if xs.min() - x0 < 2 else xs.min() - m,
+            y0 - grow if ys.min() - y0 < 2 else ys.min() - m,
+            x1 + grow if x1 - xs.max() < 2 else xs.max() + m,
+            y1 + grow if y1 - ys.max() < 2 else ys.max() + m,
+        ]
+        new_box = check_box(new, width, height)
+        if new_box == box:
+            break
+        box = new_box
+    return box
+
+
+def _radial_boundary(gray, centre, axes, bounds, p: Params, *, core: float, margin_prior: bool):
+    """Boundary radius (in units of ``axes``) on each of ``p.angles`` rays from ``centre``, or None.
+
+    ``bounds`` (x0, y0, x1, y1) is the rectangle the boundary must stay in.
+    """
+    height, width = gray.shape
+    cx, cy = centre
+    ax, ay = axes
+    x0, y0, x1, y1 = bounds
+    scale = min(1.0, p.work_size / max(2 * ax, 2 * ay))
     pad = 4 + int(0.1 * max(ax, ay))
-    rx0, ry0 = max(0, x0 - pad), max(0, y0 - pad)
-    rx1, ry1 = min(width, x1 + pad + 1), min(height, y1 + pad + 1)
+    rx0, ry0 = max(0, int(min(x0, cx - ax)) - pad), max(0, int(min(y0, cy - ay)) - pad)
+    rx1 = min(width, int(max(x1, cx + ax)) + pad + 1)
+    ry1 = min(height, int(max(y1, cy + ay)) + pad + 1)
     roi = gray[ry0:ry1, rx0:rx1]
     if scale < 1.0:
         roi = cv2.resize(roi, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     smooth = cv2.medianBlur(roi, p.median) if p.median > 1 else roi
-    smooth = cv2.GaussianBlur(smooth.astype(np.float32), (0, 0), p.blur) if p.blur > 0 else smooth.astype(np.float32)
+    smooth = smooth.astype(np.float32)
+    if p.blur > 0:
+        smooth = cv2.GaussianBlur(smooth, (0, 0), p.blur)
 
     theta = np.linspace(0, 2 * np.pi, p.angles, endpoint=False)
     rho = np.linspace(p.rho_min, p.rho_max, p.radii)
     ct, st = np.cos(theta)[:, None], np.sin(theta)[:, None]
     px = cx + ax * rho[None, :] * ct
     py = cy + ay * rho[None, :] * st
-    inside_box = (px >= x0) & (px <= x1) & (py >= y0) & (py <= y1)
+    allowed = (px >= x0) & (px <= x1) & (py >= y0) & (py <= y1)
+    if not allowed[:, 0].all():
+        return None  # the centre is (nearly) on the edge of the image: nothing to go round
     mapx = ((px - rx0) * scale).astype(np.float32)
     mapy = ((py - ry0) * scale).astype(np.float32)
     polar = cv2.remap(smooth, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
-    core = polar[:, rho < p.core]
-    ring = polar[inside_box & (rho[None, :] > 1.0)]
-    mu_in = float(np.median(core))
-    mu_out = float(np.median(ring)) if ring.size else float(np.median(polar[:, -1]))
+    inner = polar[:, rho < max(core, rho[1])]
+    corners = polar[allowed & (rho[None, :] > 1.0)]
+    mu_in = float(np.median(inner))
+    mu_out = float(np.median(corners)) if corners.size else float(np.median(polar[allowed]))
     contrast = mu_out - mu_in
-    if contrast < p.min_contrast:
-        return None
-    f = np.clip((polar - mu_in) / contrast - p.level, -1, 1)
-    w = rho[None, :] / rho.mean()
-    fw = f * w
-    before = np.cumsum(fw, axis=1) - fw  # samples strictly inside the boundary
-    after = fw.sum(axis=1, keepdims=True) - before
-    region = (before - after) / p.radii
-    grad = np.zeros_like(polar)
-    grad[:, 1:-1] = (polar[:, 2:] - polar[:, :-2]) / contrast
-    edge = -np.clip(grad, 0, 1)
-    cost = p.region_weight * region + p.edge_weight * edge
-    cost[~inside_box] = np.inf
+    inside = polar[allowed]
+    spread = max(float(np.percentile(inside, 90) - np.percentile(inside, 10)), 1.0)
+    cost = -p.edge_weight * np.clip(_step_response(polar, p.edge_win) / spread, 0, 1)
+    if contrast >= p.min_contrast:
+        f = np.clip((polar - mu_in) / contrast - p.level, -1, 1) * (rho[None, :] / rho.mean())
+        before = np.cumsum(f, axis=1) - f  # samples strictly inside a boundary at each radius
+        after = f.sum(axis=1, keepdims=True) - before
+        cost += p.region_weight * (before - after) / p.radii
+    elif not (cost < -0.1).any():
+        return None  # neither darker than its surround nor any edge: nothing to follow
+    cost[~allowed] = np.inf
     path = _closed_path(cost, p.max_step, p.step_cost)
+
+    if margin_prior and p.margin_weight > 0:
+        # Readers leave about the same room on every side; a bulge into one corner of the box
+        # (dark tissue next to the lesion) leaves the other margins, and their median, alone.
+        r = rho[path]
+        xs, ys = r * ct[:, 0], r * st[:, 0]  # the box is [-1, 1] x [-1, 1] here
+        margins = np.sort([(xs.min() + 1) * ax, (1 - xs.max()) * ax, (ys.min() + 1) * ay, (1 - ys.max()) * ay])
+        m = float(margins[1:3].mean())
+        ex, ey = max(ax - m, 2.0), max(ay - m, 2.0)
+        expected = 1.0 / np.sqrt((ax * ct / ex) ** 2 + (ay * st / ey) ** 2)
+        dev = (rho[None, :] - expected) / expected / p.prior_width
+        path = _closed_path(cost + p.margin_weight * np.minimum(dev * dev, p.prior_cap), p.max_step, p.step_cost)
+
+    if p.climb > 0:
+        path = _climb(polar, allowed, path, np.hypot(ax * ct[:, 0], ay * st[:, 0]) * (rho[1] - rho[0]), p.climb)
     r = rho[path]
     if p.smooth:
-        k = np.ones(2 * p.smooth + 1) / (2 * p.smooth + 1)
-        r = np.convolve(np.r_[r[-p.smooth :], r, r[: p.smooth]], k, mode="valid")
-    if p.blend > 0:
-        fitted = _ray_ellipse(r, cx, cy, ax, ay, ct[:, 0], st[:, 0])
-        if fitted is not None:
-            r = (1 - p.blend) * r + p.blend * fitted
-    unit = np.hypot(ax * ct[:, 0], ay * st[:, 0])  # pixels per unit of rho along each ray
-    r = r + p.offset / unit
-    exit_rho = np.where(inside_box, rho[None, :], 0).max(axis=1)
-    r = np.minimum(r, exit_rho)
-    xs = np.clip(cx + ax * r * ct[:, 0], 0, width - 1)
-    ys = np.clip(cy + ay * r * st[:, 0], 0, height - 1)
+        h = p.smooth
+        r = np.convolve(np.r_[r[-h:], r, r[:h]], np.ones(2 * h + 1) / (2 * h + 1), mode="valid")
+    return r
+
+
+def _ring(radius, centre, axes, bounds, p: Params) -> list[list[float]] | None:
+    cx, cy = centre
+    ax, ay = axes
+    x0, y0, x1, y1 = bounds
+    t = np.linspace(0, 2 * np.pi, len(radius), endpoint=False)
+    xs = np.clip(cx + ax * radius * np.cos(t), x0, x1)
+    ys = np.clip(cy + ay * radius * np.sin(t), y0, y1)
+    area = 0.5 * abs(float(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1))))
+    if area < 0.05 * math.pi * ax * ay:
+        return ellipse_in_box(bounds)  # a sliver is not a lesion anybody boxed
     pts = np.c_[xs, ys].astype(np.float32).reshape(-1, 1, 2)
-    simple = cv2.approxPolyDP(pts, 0.7, True).reshape(-1, 2)
+    simple = cv2.approxPolyDP(pts, p.tolerance, True).reshape(-1, 2)
     if len(simple) < 8:
         simple = pts.reshape(-1, 2)
-    return [[round(float(x), 1), round(float(y), 1)] for x, y in simple]
+    # A star-shaped ring cannot cross itself, but its simplification, in rare cases, can.
+    ring = [[round(float(x), 1), round(float(y), 1)] for x, y in simple]
+    if find_crossing(ring) is not None:
+        ring = [[round(float(x), 1), round(float(y), 1)] for x, y in pts.reshape(-1, 2)]
+    return ring
+
+
+def _step_response(polar: np.ndarray, win: int) -> np.ndarray:
+    """Mean of the ``win`` samples outside minus the ``win`` samples inside, at each radius."""
+    padded = np.pad(polar, ((0, 0), (win, win)), mode="edge")
+    csum = np.concatenate([np.zeros((polar.shape[0], 1), polar.dtype), np.cumsum(padded, axis=1)], axis=1)
+    j = np.arange(polar.shape[1]) + win
+    return ((csum[:, j + win] - csum[:, j]) - (csum[:, j] - csum[:, j - win])) / win
+
+
+def _climb(polar: np.ndarray, allowed: np.ndarray, path: np.ndarray, bin_px: np.ndarray, limit_px: float):
+    """Move each boundary point outwards while the profile keeps rising, at most ``limit_px``."""
+    rows = np.arange(len(path))
+    last = polar.shape[1] - 1
+    limit = np.minimum(path + np.maximum(1, np.round(limit_px / bin_px)).astype(int), last)
+    j = path.copy()
+    while True:
+        nxt = np.minimum(j + 1, last)
+        go = (j < limit) & allowed[rows, nxt] & (polar[rows, nxt] > polar[rows, j])
+        if not go.any():
+            return j
+        j = np.where(go, nxt, j)
 
 
 def _closed_path(cost: np.ndarray, max_step: int, step_cost: float) -> np.ndarray:
@@ -158,14 +325,13 @@ def _closed_path(cost: np.ndarray, max_step: int, step_cost: float) -> np.ndarra
     acc = np.full((n_rad, n_rad), np.inf)
     idx = np.arange(n_rad)
     acc[idx, idx] = cost[0]
-    steps = range(-max_step, max_step + 1)
     back = np.zeros((n_ang, n_rad, n_rad), dtype=np.int8)
     for k in range(1, n_ang):
         best = np.full_like(acc, np.inf)
         arg = np.zeros(acc.shape, dtype=np.int8)
-        for d in steps:
-            shifted = np.full_like(acc, np.inf)
+        for d in range(-max_step, max_step + 1):
             # shifted[:, j] = acc[:, j - d]: arrive at radius j from radius j - d
+            shifted = np.full_like(acc, np.inf)
             if d >= 0:
                 shifted[:, d:] = acc[:, : n_rad - d]
             else:
@@ -190,25 +356,3 @@ def _closed_path(cost: np.ndarray, max_step: int, step_cost: float) -> np.ndarra
     for k in range(n_ang - 1, 0, -1):
         path[k - 1] = path[k] - back[k, s, path[k]]
     return path
-
-
-def _ray_ellipse(r, cx, cy, ax, ay, c, s):
-    """Rho at which each ray meets the ellipse fitted to the contour r(theta), or None."""
-    pts = np.c_[cx + ax * r * c, cy + ay * r * s].astype(np.float32)
-    (ex, ey), (w, h), angle = cv2.fitEllipse(pts)
-    if min(w, h) <= 1:
-        return None
-    a, b = w / 2, h / 2
-    phi = math.radians(angle)
-    cp, sp = math.cos(phi), math.sin(phi)
-    # Ray origin and direction in the fitted ellipse's frame, scaled to the unit circle.
-    ox, oy = cx - ex, cy - ey
-    qx0, qy0 = (cp * ox + sp * oy) / a, (-sp * ox + cp * oy) / b
-    ux, uy = ax * c, ay * s
-    dx, dy = (cp * ux + sp * uy) / a, (-sp * ux + cp * uy) / b
-    qa = dx * dx + dy * dy
-    qb = 2 * (qx0 * dx + qy0 * dy)
-    qc = qx0 * qx0 + qy0 * qy0 - 1
-    if qc >= 0:  # the box centre lies outside the fitted ellipse: rays may miss it
-        return None
-    return (-qb + np.sqrt(qb * qb - 4 * qa * qc)) / (2 * qa)
