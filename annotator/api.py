@@ -181,7 +181,7 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=ProposeInput, responses=ProposalSerializer)
     @action(detail=True, methods=["post"])
     def propose(self, request, pk=None):
-        """A proposed contour for the lesion in a box (smart contour), for the reader to edit."""
+        """A proposed contour (smart contour) for the lesion in a box or under a clicked point, to edit."""
         image = self._image(pk)
         if not (
             permissions.can(request.user, permissions.ANNOTATE, image)

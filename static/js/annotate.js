@@ -3,201 +3,25 @@
  * The viewer owns the drawing; this page turns its "change" events into debounced saves
  * (PUT with the layer version), keeps every unsaved state in localStorage (keyed by layer id
  * and version) so a reload or a dropped connection loses nothing, and shows conflicts.
- * It also exports the toolbar/list helpers the review page shares.
+ * The helpers it shares with the review page are in workspace.js.
  */
 import * as api from "./api.js";
-import { Viewer, centroid, lesionArea } from "./viewer.js";
+import { Viewer } from "./viewer.js";
+import {
+  bindSmartTool,
+  bindToolbar,
+  el,
+  flash,
+  isTextTarget,
+  layerContentOf,
+  renderLesionList,
+  renderReviews,
+  setupHelp,
+} from "./workspace.js";
 
 const $ = (id) => document.getElementById(id);
 const SAVE_DELAY_MS = 800;
 const BACKUP_PREFIX = "busreview:draft:";
-const LABEL_NAMES = { benign: "Benign", malignant: "Malignant" };
-const DECISIONS = { approved: "Approved", edited_approved: "Edited and approved", returned: "Sent back", reopened: "Reopened" };
-
-// --- helpers shared with the review page ----------------------------------------------------
-
-export function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v == null || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k === "dataset") Object.assign(node.dataset, v);
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children.flat()) if (c != null && c !== false) node.append(c);
-  return node;
-}
-
-export function formatArea(lesion, spacing) {
-  const px = lesionArea(lesion);
-  const text = `${Math.round(px).toLocaleString("en-GB")} px`;
-  return spacing ? `${text} · ${(px * spacing * spacing).toFixed(1)} mm²` : text;
-}
-
-/** Flash a short message in the viewer's status bar. */
-export function flash(message, kind = "warn") {
-  const box = $("viewer-message");
-  if (!box) return;
-  box.textContent = message;
-  box.dataset.kind = kind;
-  clearTimeout(flash.timer);
-  flash.timer = setTimeout(() => (box.textContent = ""), 4000);
-}
-
-/** Wire the toolbar buttons, sliders and read-outs that both pages carry to the viewer. */
-export function bindToolbar(viewer) {
-  const on = (id, ev, fn) => $(id)?.addEventListener(ev, fn);
-  // Toolbar buttons must not keep the focus, or Enter/Space would press them again.
-  document.querySelector(".toolbar")?.addEventListener("mousedown", (e) => {
-    if (e.target.closest("button")) e.preventDefault();
-  });
-  for (const tool of ["polygon", "freehand", "edit"]) on(`tool-${tool}`, "click", () => viewer.setTool(tool));
-  on("label-benign", "click", () => viewer.setLabel("benign"));
-  on("label-malignant", "click", () => viewer.setLabel("malignant"));
-  on("delete-lesion", "click", () => viewer.deleteSelected());
-  on("undo", "click", () => viewer.undo());
-  on("redo", "click", () => viewer.redo());
-  on("zoom-in", "click", () => viewer.zoomIn());
-  on("zoom-out", "click", () => viewer.zoomOut());
-  on("zoom-fit", "click", () => viewer.fit());
-  on("zoom-1", "click", () => viewer.actualSize());
-  on("toggle-visible", "click", () => viewer.setVisible(!viewer.visible));
-  on("opacity", "input", (e) => viewer.setFillOpacity(e.target.value / 100));
-  const adjust = () => viewer.setAdjust({ brightness: $("brightness").value, contrast: $("contrast").value });
-  on("brightness", "input", adjust);
-  on("contrast", "input", adjust);
-  for (const id of ["brightness", "contrast"]) {
-    on(id, "dblclick", (e) => {
-      e.target.value = 100;
-      adjust();
-    });
-  }
-
-  const pressed = (id, yes) => $(id)?.setAttribute("aria-pressed", String(!!yes));
-  const showTool = () => ["polygon", "freehand", "edit"].forEach((t) => pressed(`tool-${t}`, viewer.tool === t));
-  const showLabel = () => {
-    pressed("label-benign", viewer.currentLabel() === "benign");
-    pressed("label-malignant", viewer.currentLabel() === "malignant");
-    const del = $("delete-lesion");
-    if (del) del.disabled = viewer.readOnly || viewer.selected < 0;
-  };
-  const hints = {
-    polygon: "Click the outline point by point; close on the first point, Enter or double-click.",
-    freehand: "Press and trace the outline; release to finish.",
-    edit: "Select a lesion; drag a point, click an edge to add one, Alt/Shift-click to remove one.",
-  };
-  const showHint = () => {
-    const hint = $("hint");
-    if (hint) hint.textContent = viewer.readOnly ? "" : hints[viewer.tool];
-  };
-  viewer.on("toolchange", () => (showTool(), showHint()));
-  viewer.on("labelchange", showLabel);
-  viewer.on("selectionchange", showLabel);
-  viewer.on("change", showLabel);
-  viewer.on("history", ({ canUndo, canRedo }) => {
-    if ($("undo")) $("undo").disabled = !canUndo;
-    if ($("redo")) $("redo").disabled = !canRedo;
-  });
-  viewer.on("zoom", ({ scale }) => ($("zoom-level").textContent = `${Math.round(scale * 100)}%`));
-  viewer.on("pointer", ({ x, y }) => ($("cursor-pos").textContent = `x ${x}  y ${y}`));
-  viewer.on("visibility", ({ visible }) => {
-    pressed("toggle-visible", !visible);
-    $("toggle-visible").textContent = visible ? "Hide" : "Show";
-  });
-  viewer.on("warning", ({ message }) => flash(message));
-  showTool();
-  showLabel();
-  showHint();
-  $("zoom-level").textContent = `${Math.round(viewer.scale * 100)}%`;
-  return { refresh: () => (showTool(), showLabel(), showHint()) };
-}
-
-/** One `li` per lesion (data-label, data-index); a click selects it in the viewer. */
-export function renderLesionList(viewer, { spacing = null, extra = null } = {}) {
-  const list = $("lesion-list");
-  const lesions = viewer.lesions;
-  list.replaceChildren(
-    ...lesions.map((lesion, i) =>
-      el("li", {
-        class: `lesion-item${i === viewer.selected ? " selected" : ""}`,
-        dataset: { label: lesion.label, index: String(i) },
-        tabindex: "0",
-        title: "Select this lesion",
-        onclick: (e) => {
-          if (e.target.closest("button")) return;
-          viewer.select(i === viewer.selected ? -1 : i);
-        },
-        onkeydown: (e) => e.key === "Enter" && viewer.select(i),
-      },
-      el("span", { class: `swatch ${lesion.label}` }),
-      el("span", { class: "lesion-name" }, `${i + 1}. ${LABEL_NAMES[lesion.label] || lesion.label}`),
-      el("span", { class: "lesion-area" }, formatArea(lesion, spacing)),
-      extra ? extra(lesion, i) : null),
-    ),
-  );
-  if ($("lesion-count")) $("lesion-count").textContent = String(lesions.length);
-  if ($("lesion-empty")) $("lesion-empty").hidden = lesions.length > 0;
-}
-
-/** Earlier reviews, with remarks numbered as their pins on the image. Returns the pins. */
-export function renderReviews(reviews, layers, viewer, { focusPin = null } = {}) {
-  const box = $("comments");
-  const lesionById = new Map();
-  for (const layer of layers) for (const l of layer?.lesions || []) lesionById.set(l.id, l);
-  const pins = [];
-  const items = [];
-  for (const review of [...reviews].reverse()) {
-    const remarks = (review.remarks || []).map((r) => {
-      const lesion = r.lesion != null ? lesionById.get(r.lesion) : null;
-      let { x, y } = r;
-      if ((x == null || y == null) && lesion) [x, y] = centroid(lesion.points);
-      const n = x != null ? pins.push({ x, y, label: pins.length + 1, text: r.text }) : null;
-      const where = lesion ? `lesion ${lesion.index + 1} (${lesion.label})` : "";
-      return el("li", { class: "remark", dataset: { pin: n ? String(n - 1) : "" },
-        onclick: () => {
-          if (!n) return;
-          viewer.centerOn(x, y);
-          if (focusPin) focusPin(n - 1);
-          else viewer.setPins(pins, n - 1);
-        } },
-        n ? el("span", { class: "pin-no" }, String(n)) : null,
-        where ? el("span", { class: "muted small" }, `${where}: `) : null, r.text);
-    });
-    const when = review.created_at ? new Date(review.created_at).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" }) : "";
-    items.push(el("article", { class: `review review-${review.decision}` },
-      el("header", {},
-        el("span", { class: `badge decision-${review.decision}` }, DECISIONS[review.decision] || review.decision),
-        el("span", { class: "muted small" }, ` ${review.reviewer ?? ""} · ${when}`)),
-      review.comment ? el("p", { class: "review-comment" }, review.comment) : null,
-      remarks.length ? el("ol", { class: "remarks" }, remarks) : null));
-  }
-  box.replaceChildren(...items);
-  viewer.on("pinclick", ({ index }) => {
-    box.querySelectorAll(".remark").forEach((li) => li.classList.toggle("active", li.dataset.pin === String(index)));
-    box.querySelector(`.remark[data-pin="${index}"]`)?.scrollIntoView({ block: "nearest" });
-  });
-  return pins;
-}
-
-export function setupHelp() {
-  const dialog = $("help");
-  const open = () => (dialog.open ? dialog.close() : dialog.showModal());
-  $("help-button")?.addEventListener("click", open);
-  window.addEventListener("keydown", (e) => {
-    const t = e.target;
-    const typing = t?.isContentEditable || ["TEXTAREA", "SELECT"].includes(t?.tagName) ||
-      (t?.tagName === "INPUT" && !["checkbox", "radio", "range"].includes(t.type));
-    if (e.key === "?" && !typing) {
-      e.preventDefault();
-      open();
-    }
-  });
-}
-
-export function layerContentOf(layer) {
-  return { ...api.layerContent(layer || {}), lesions: (layer?.lesions || []).map((l) => ({ ...l })) };
-}
 
 // --- the annotation page --------------------------------------------------------------------
 
@@ -390,15 +214,14 @@ async function initAnnotatePage() {
   });
   viewer.on("selectionchange", () => renderLesionList(viewer, { spacing }));
   bindToolbar(viewer);
+  bindSmartTool(viewer, imageId);
   setupHelp();
 
   window.addEventListener("keydown", (e) => {
-    const t = e.target;
-    const typing = t?.isContentEditable || ["TEXTAREA", "SELECT", "INPUT"].includes(t?.tagName) && !["checkbox", "range"].includes(t.type);
     if ((e.ctrlKey || e.metaKey) && e.key === "s") {
       e.preventDefault();
       saveNow();
-    } else if (!typing && !e.ctrlKey && !e.metaKey && !e.altKey && e.key === "n") {
+    } else if (!isTextTarget(e.target) && !e.ctrlKey && !e.metaKey && !e.altKey && e.key === "n") {
       e.preventDefault();
       toggleNormal(!viewer.attrs.is_normal);
     }

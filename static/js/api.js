@@ -77,6 +77,9 @@ export const sendBack = (imageId, { comment, remarks = [], version } = {}) =>
 export const editApprove = (imageId, { comment = "", version, layer }) =>
   request("POST", `/api/images/${imageId}/edit-approve/`, { comment, version, layer });
 export const nextReview = () => request("GET", "/api/review-queue/next/");
+/** A proposed outline for the lesion in `box` [x0, y0, x1, y1], or under `point` [x, y]: {points}. */
+export const proposeContour = (imageId, { box, point }) =>
+  request("POST", `/api/images/${imageId}/propose/`, box ? { box } : { point });
 export const nextMine = (after) => request("GET", `/api/my-images/next/?after=${encodeURIComponent(after)}`);
 
 /** The drawable part of a layer, in the shape PUT and edit-approve take. */

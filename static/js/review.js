@@ -4,8 +4,19 @@
  * a send-back. After a decision the page moves on to the next image of the review queue.
  */
 import * as api from "./api.js";
-import { bindToolbar, el, flash, layerContentOf, renderLesionList, renderReviews, setupHelp } from "./annotate.js";
-import { Viewer, centroid } from "./viewer.js";
+import { centroid } from "./contours.js";
+import { Viewer } from "./viewer.js";
+import {
+  bindSmartTool,
+  bindToolbar,
+  el,
+  flash,
+  isTextTarget,
+  layerContentOf,
+  renderLesionList,
+  renderReviews,
+  setupHelp,
+} from "./workspace.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -35,8 +46,6 @@ async function initReviewPage() {
     $(box).hidden = !msg;
     $(box).textContent = msg || "";
   };
-  const typing = (t) => t?.isContentEditable || ["TEXTAREA", "SELECT"].includes(t?.tagName) ||
-    (t?.tagName === "INPUT" && !["checkbox", "radio", "range"].includes(t.type));
 
   // --- pins and remarks ---
   function remarkPoint(r) {
@@ -212,12 +221,13 @@ async function initReviewPage() {
   });
 
   window.addEventListener("keydown", (e) => {
-    if (typing(e.target) || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (isTextTarget(e.target) || e.ctrlKey || e.metaKey || e.altKey) return;
     if (e.key === "r" && !st.editing && reviewable()) setPinMode(viewer.mode !== "pin");
     else if (e.key === "Escape" && viewer.mode === "pin") setPinMode(false);
   });
 
   const toolbar = bindToolbar(viewer);
+  bindSmartTool(viewer, imageId);
   setupHelp();
 
   // --- load ---

@@ -8,182 +8,40 @@
  * bitmap is drawn at (-0.5, -0.5) and contours sit on pixel centres at every zoom.
  *
  * Events: change (any document change, undo/redo included), contourchange, selectionchange,
- * toolchange, labelchange, history, zoom, pointer, pin, pinclick, visibility, warning.
+ * toolchange, labelchange, history, zoom, pointer, pin, pinclick, visibility, warning, and for
+ * the smart tool boxdrawn {box: [x0, y0, x1, y1]} and pointpicked {point: [x, y]}: the page asks
+ * the server for a proposal and hands it back with addLesion().
+ *
+ * The module is split in files: viewer.js (document, history, tools, view, pointer input),
+ * viewer-render.js (Konva drawing), viewer-keys.js (shortcuts), history.js (undo), and
+ * contours.js (the pure ring geometry the pages use too).
  */
 /* global Konva */
+import {
+  LABELS,
+  boxFromCorners,
+  clampPoint,
+  copyLesion,
+  dedupe,
+  distToSegment,
+  findCrossing,
+  ringArea,
+  segmentCrossesPath,
+  simplify,
+  untangle,
+} from "./contours.js";
+import { History } from "./history.js";
+import { onKey } from "./viewer-keys.js";
+import { HANDLE_PX, render } from "./viewer-render.js";
 
-export const LABELS = ["benign", "malignant"];
-export const COLOURS = { benign: [0, 255, 0], malignant: [255, 0, 0] };
-const HANDLE_PX = 4.5; // vertex handle radius on screen
 const CLOSE_PX = 9; // a click this close to the first vertex closes the polygon
 const EDGE_PX = 7; // a click this close to an edge of the selected lesion inserts a vertex
 const MAX_SCALE = 64;
 const HISTORY_LIMIT = 300;
 const COALESCE_MS = 1500;
 const MAX_FREEHAND_POINTS = 400;
-
-// --- geometry (pure) ------------------------------------------------------------------------
-
-export function ringArea(ring) {
-  let a = 0;
-  for (let i = 0, n = ring.length; i < n; i++) {
-    const [x1, y1] = ring[i];
-    const [x2, y2] = ring[(i + 1) % n];
-    a += x1 * y2 - x2 * y1;
-  }
-  return a / 2;
-}
-
-/** Shoelace area in px² of the outer ring less its holes (the server counts painted pixels). */
-export function lesionArea(lesion) {
-  const holes = (lesion.holes || []).reduce((s, h) => s + Math.abs(ringArea(h)), 0);
-  return Math.max(0, Math.abs(ringArea(lesion.points)) - holes);
-}
-
-export function centroid(ring) {
-  const a = ringArea(ring);
-  if (Math.abs(a) < 1e-9) {
-    const n = ring.length;
-    return [ring.reduce((s, p) => s + p[0], 0) / n, ring.reduce((s, p) => s + p[1], 0) / n];
-  }
-  let cx = 0;
-  let cy = 0;
-  for (let i = 0, n = ring.length; i < n; i++) {
-    const [x1, y1] = ring[i];
-    const [x2, y2] = ring[(i + 1) % n];
-    const f = x1 * y2 - x2 * y1;
-    cx += (x1 + x2) * f;
-    cy += (y1 + y2) * f;
-  }
-  return [cx / (6 * a), cy / (6 * a)];
-}
-
-function orient(p, q, r) {
-  return Math.sign((q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0]));
-}
-
-function properlyCross(a, b, c, d) {
-  return orient(a, b, c) * orient(a, b, d) < 0 && orient(c, d, a) * orient(c, d, b) < 0;
-}
-
-/** First pair of non-adjacent edges that properly cross, or null (same rule as the server). */
-export function findCrossing(points) {
-  const n = points.length;
-  if (n < 4) return null;
-  for (let i = 0; i < n - 2; i++) {
-    const a = points[i];
-    const b = points[i + 1];
-    for (let j = i + 2; j < (i > 0 ? n : n - 1); j++) {
-      if (properlyCross(a, b, points[j], points[(j + 1) % n])) return [i, j];
-    }
-  }
-  return null;
-}
-
-/** Would the open path `points` plus a segment to `p` cross itself? */
-function segmentCrossesPath(points, p) {
-  const last = points[points.length - 1];
-  for (let i = 0; i < points.length - 2; i++) {
-    if (properlyCross(points[i], points[i + 1], last, p)) return true;
-  }
-  return false;
-}
-
-function lineIntersection(a, b, c, d) {
-  const den = (a[0] - b[0]) * (c[1] - d[1]) - (a[1] - b[1]) * (c[0] - d[0]);
-  const t = ((a[0] - c[0]) * (c[1] - d[1]) - (a[1] - c[1]) * (c[0] - d[0])) / den;
-  return [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])];
-}
-
-function distToSegment(p, a, b) {
-  const dx = b[0] - a[0];
-  const dy = b[1] - a[1];
-  const len2 = dx * dx + dy * dy;
-  const t = len2 ? Math.max(0, Math.min(1, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / len2)) : 0;
-  const q = [a[0] + t * dx, a[1] + t * dy];
-  return { d: Math.hypot(p[0] - q[0], p[1] - q[1]), q };
-}
-
-/** Ramer–Douglas–Peucker on an open path (iterative, so long traces do not blow the stack). */
-export function simplify(points, epsilon) {
-  if (points.length < 3) return points.slice();
-  const keep = new Uint8Array(points.length);
-  keep[0] = keep[points.length - 1] = 1;
-  const stack = [[0, points.length - 1]];
-  while (stack.length) {
-    const [s, e] = stack.pop();
-    let best = -1;
-    let bestD = epsilon;
-    for (let i = s + 1; i < e; i++) {
-      const { d } = distToSegment(points[i], points[s], points[e]);
-      if (d > bestD) {
-        bestD = d;
-        best = i;
-      }
-    }
-    if (best >= 0) {
-      keep[best] = 1;
-      stack.push([s, best], [best, e]);
-    }
-  }
-  return points.filter((_, i) => keep[i]);
-}
-
-function roundPoint([x, y]) {
-  return [Math.round(x * 10) / 10, Math.round(y * 10) / 10];
-}
-
-/** Drop repeated points (and a closing point equal to the first). */
-function dedupe(points) {
-  const out = [];
-  for (const p of points) {
-    const q = out[out.length - 1];
-    if (!q || q[0] !== p[0] || q[1] !== p[1]) out.push(p);
-  }
-  while (out.length > 1 && out[0][0] === out[out.length - 1][0] && out[0][1] === out[out.length - 1][1]) out.pop();
-  return out;
-}
-
-/**
- * Make a traced ring simple: where it crosses itself, keep the larger of the two loops.
- * A freehand trace often overshoots where it closes; the server refuses crossing contours.
- */
-export function untangle(points, round = roundPoint) {
-  let pts = dedupe(points.map(round));
-  for (let guard = 0; guard < 200; guard++) {
-    const c = findCrossing(pts);
-    if (!c) return pts;
-    const [i, j] = c;
-    const n = pts.length;
-    const x = round(lineIntersection(pts[i], pts[i + 1], pts[j], pts[(j + 1) % n]));
-    const a = dedupe([...pts.slice(0, i + 1), x, ...pts.slice(j + 1)]);
-    const b = dedupe([x, ...pts.slice(i + 1, j + 1)]);
-    pts = Math.abs(ringArea(a)) >= Math.abs(ringArea(b)) ? a : b;
-    if (pts.length < 3) return pts;
-  }
-  return pts;
-}
-
-function rgba(label, alpha) {
-  const [r, g, b] = COLOURS[label] || [255, 255, 0];
-  return `rgba(${r},${g},${b},${alpha})`;
-}
-
-function copyLesion(l) {
-  return {
-    id: l.id ?? null,
-    label: l.label,
-    points: l.points.map((p) => [p[0], p[1]]),
-    holes: (l.holes || []).map((h) => h.map((p) => [p[0], p[1]])),
-  };
-}
-
-function isTextTarget(t) {
-  if (!t || !t.tagName) return false;
-  if (t.isContentEditable) return true;
-  if (t.tagName === "TEXTAREA" || t.tagName === "SELECT") return true;
-  return t.tagName === "INPUT" && !["checkbox", "radio", "button", "submit", "range"].includes(t.type);
-}
+const CLICK_PX = 4; // a smart-tool drag shorter than this on screen is a click, not a box
+const TOOLS = ["polygon", "freehand", "smart", "edit"];
 
 // --- the viewer -----------------------------------------------------------------------------
 
@@ -209,16 +67,15 @@ export class Viewer {
     this.activePin = -1;
     this.scale = 1;
     this._fitted = true;
-    this._draft = null; // {kind: "polygon"|"freehand", points}
+    this._draft = null; // {kind: "polygon"|"freehand"|"box", points} (box: two corners)
     this._drag = null;
     this._cursor = null;
     this._space = false;
     this._handlers = {};
-    this._history = [];
-    this._hIndex = -1;
-    this._lastCommit = { key: null, at: 0 };
+    this._history = new History({ limit: HISTORY_LIMIT, coalesceMs: COALESCE_MS });
     this._image = null;
     this.imageLoaded = false;
+    this.pending = null; // {box} or {point} the page is waiting on, drawn dashed
 
     this.stage = new Konva.Stage({ container, width: container.clientWidth || 1, height: container.clientHeight || 1 });
     this.imageLayer = new Konva.Layer({ listening: false });
@@ -230,7 +87,7 @@ export class Viewer {
     this.imageLayer.add(this._frame);
 
     this._bind(keyboard);
-    this._pushHistory();
+    this._resetHistory();
     this.fit();
   }
 
@@ -266,9 +123,7 @@ export class Viewer {
     this._draft = null;
     this._select(this.selected < this.lesions.length ? this.selected : -1);
     if (resetHistory) {
-      this._history = [];
-      this._hIndex = -1;
-      this._pushHistory();
+      this._resetHistory();
     } else {
       this._commit();
     }
@@ -291,50 +146,48 @@ export class Viewer {
     return JSON.stringify({ lesions: this.lesions, attrs: this.attrs });
   }
 
-  _pushHistory() {
-    this._history.splice(this._hIndex + 1);
-    this._history.push(this._snapshot());
-    if (this._history.length > HISTORY_LIMIT) this._history.shift();
-    this._hIndex = this._history.length - 1;
+  _resetHistory() {
+    this._history.reset(this._snapshot());
+    this._emitHistory();
+  }
+
+  _emitHistory() {
     this._emit("history", { canUndo: this.canUndo(), canRedo: this.canRedo() });
   }
 
   _commit({ coalesce = null, contours = true } = {}) {
-    const now = Date.now();
-    const same = coalesce && this._lastCommit.key === coalesce && now - this._lastCommit.at < COALESCE_MS;
-    if (same && this._hIndex === this._history.length - 1) this._history[this._hIndex] = this._snapshot();
-    else this._pushHistory();
-    this._lastCommit = { key: coalesce, at: now };
+    this._history.commit(this._snapshot(), coalesce);
+    this._emitHistory();
     if (contours) this._emit("contourchange", { lesions: this.lesions.map(copyLesion) });
     this._emit("change", { data: this.toData() });
     this.redraw();
   }
 
   canUndo() {
-    return this._hIndex > 0;
+    return this._history.canUndo;
   }
 
   canRedo() {
-    return this._hIndex < this._history.length - 1;
+    return this._history.canRedo;
   }
 
   undo() {
     if (this._draft) return this.cancelDraft();
-    if (this.canUndo()) this._restore(this._hIndex - 1);
+    const snapshot = this._history.undo();
+    if (snapshot) this._restore(snapshot);
   }
 
   redo() {
-    if (this.canRedo()) this._restore(this._hIndex + 1);
+    const snapshot = this._history.redo();
+    if (snapshot) this._restore(snapshot);
   }
 
-  _restore(index) {
-    this._hIndex = index;
-    const { lesions, attrs } = JSON.parse(this._history[index]);
+  _restore(snapshot) {
+    const { lesions, attrs } = JSON.parse(snapshot);
     this.lesions = lesions;
     this.attrs = attrs;
-    this._lastCommit = { key: null, at: 0 };
     this._select(this.selected < this.lesions.length ? this.selected : -1);
-    this._emit("history", { canUndo: this.canUndo(), canRedo: this.canRedo() });
+    this._emitHistory();
     this._emit("contourchange", { lesions: this.lesions.map(copyLesion) });
     this._emit("change", { data: this.toData() });
     this.redraw();
@@ -343,7 +196,7 @@ export class Viewer {
   // --- tools, labels, selection ---
 
   setTool(tool) {
-    if (!["polygon", "freehand", "edit"].includes(tool)) return;
+    if (!TOOLS.includes(tool)) return;
     this._draft = null;
     // Picking a drawing tool means "next lesion": b/m then label the one about to be drawn.
     if (tool !== "edit" && tool !== this.tool) this._select(-1);
@@ -551,9 +404,7 @@ export class Viewer {
   }
 
   _clamp(p) {
-    const x = Math.min(Math.max(p[0], 0), this.width - 1);
-    const y = Math.min(Math.max(p[1], 0), this.height - 1);
-    return roundPoint([x, y]);
+    return clampPoint(p, this.width, this.height);
   }
 
   destroy() {
@@ -563,115 +414,10 @@ export class Viewer {
     this.stage.destroy();
   }
 
-  // --- rendering ---
+  // --- rendering (viewer-render.js) ---
 
   redraw() {
-    const s = this.scale;
-    this.overlayLayer.destroyChildren();
-    this.lesionLayer.destroyChildren();
-    this.uiLayer.destroyChildren();
-    if (this.visible && this.overlay && this.overlayVisible) {
-      for (const lesion of this.overlay) {
-        this.overlayLayer.add(this._shape(lesion, {
-          stroke: "rgba(255,255,255,0.9)", strokeWidth: 1.5 / s, dash: [5 / s, 4 / s], fill: null, listening: false,
-        }));
-        this.overlayLayer.add(this._shape(lesion, {
-          stroke: rgba(lesion.label, 1), strokeWidth: 1.5 / s, dash: [5 / s, 4 / s], dashOffset: 5 / s, fill: null,
-          listening: false,
-        }));
-      }
-    }
-    if (this.visible) {
-      this.lesions.forEach((lesion, i) => {
-        const selected = i === this.selected;
-        const crossing = selected && this._drag?.kind === "vertex" && findCrossing(lesion.points);
-        this.lesionLayer.add(this._shape(lesion, {
-          fill: rgba(lesion.label, this.fillOpacity),
-          stroke: crossing ? "#ffff00" : rgba(lesion.label, 1),
-          strokeWidth: (selected ? 2.5 : 1.5) / s,
-          shadowColor: "#000", shadowBlur: selected ? 4 : 0, shadowForStrokeEnabled: selected,
-          role: "lesion", lesionIndex: i,
-        }));
-      });
-      this._drawHandles();
-    }
-    this._drawDraft();
-    this._drawPins();
-    this._hitStale = true;
-    this.imageLayer.batchDraw();
-    this.overlayLayer.batchDraw();
-    this.lesionLayer.batchDraw();
-    this.uiLayer.batchDraw();
-  }
-
-  _shape(lesion, attrs) {
-    const rings = [lesion.points, ...(lesion.holes || [])];
-    return new Konva.Shape({
-      ...attrs,
-      fillRule: "evenodd",
-      perfectDrawEnabled: false,
-      sceneFunc(ctx, shape) {
-        ctx.beginPath();
-        for (const ring of rings) {
-          ring.forEach(([x, y], k) => (k ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
-          ctx.closePath();
-        }
-        ctx.fillStrokeShape(shape);
-      },
-    });
-  }
-
-  _drawHandles() {
-    const lesion = this.lesions[this.selected];
-    if (!lesion || this.readOnly || this.tool !== "edit") return;
-    const s = this.scale;
-    const pts = lesion.points;
-    // Dense contours (traced or imported) would vanish under full-size handles at low zoom.
-    const spacing = pts.reduce((sum, p, k) => sum + Math.hypot(p[0] - pts[(k + 1) % pts.length][0],
-      p[1] - pts[(k + 1) % pts.length][1]), 0) / pts.length * s;
-    const r = Math.max(2, Math.min(HANDLE_PX, spacing * 0.3));
-    pts.forEach(([x, y], k) => {
-      const active = k === this.selectedVertex;
-      this.uiLayer.add(new Konva.Circle({
-        x, y, radius: (active ? Math.max(r, HANDLE_PX) + 1.5 : r) / s,
-        fill: active ? "#ffd400" : "#fff", stroke: "#000", strokeWidth: 1 / s, listening: false,
-        perfectDrawEnabled: false,
-      }));
-    });
-  }
-
-  _drawDraft() {
-    const d = this._draft;
-    if (!d || !d.points.length) return;
-    const s = this.scale;
-    const colour = rgba(this.pendingLabel, 1);
-    const pts = d.points.flat();
-    if (d.kind === "polygon" && this._cursor) pts.push(...this._clamp([this._cursor.x, this._cursor.y]));
-    this.uiLayer.add(new Konva.Line({ points: pts, stroke: "#000", strokeWidth: 3.5 / s, opacity: 0.5, listening: false }));
-    this.uiLayer.add(new Konva.Line({ points: pts, stroke: colour, strokeWidth: 1.5 / s, listening: false }));
-    if (d.kind === "polygon") {
-      d.points.forEach(([x, y], k) => {
-        const closable = k === 0 && d.points.length >= 3 && this._nearFirst();
-        this.uiLayer.add(new Konva.Circle({
-          x, y, radius: (k === 0 ? HANDLE_PX + (closable ? 3 : 1) : HANDLE_PX - 1) / s,
-          fill: closable ? "#ffd400" : "#fff", stroke: colour, strokeWidth: 1.5 / s, listening: false,
-        }));
-      });
-    }
-  }
-
-  _drawPins() {
-    if (!this.visible) return;
-    const s = this.scale;
-    this.pins.forEach((pin, i) => {
-      const g = new Konva.Group({ x: pin.x, y: pin.y, scaleX: 1 / s, scaleY: 1 / s, role: "pin", pinIndex: i });
-      const active = i === this.activePin;
-      g.add(new Konva.Circle({ radius: active ? 11 : 9, fill: pin.pending ? "#5ab0ff" : "#ffb300", stroke: "#111",
-        strokeWidth: active ? 2.5 : 1.5, role: "pin", pinIndex: i }));
-      g.add(new Konva.Text({ text: String(pin.label ?? i + 1), fontSize: 11, fontStyle: "bold", fill: "#111",
-        width: 24, height: 24, x: -12, y: -12, align: "center", verticalAlign: "middle", role: "pin", pinIndex: i }));
-      this.uiLayer.add(g);
-    });
+    render(this);
   }
 
   // --- input ---
@@ -692,7 +438,7 @@ export class Viewer {
     // Middle-button autoscroll would fight with panning.
     el.addEventListener("mousedown", (e) => e.button === 1 && e.preventDefault());
     if (keyboard) {
-      this._keydown = (e) => this._onKey(e);
+      this._keydown = (e) => onKey(this, e);
       this._keyup = (e) => {
         if (e.key === " ") {
           this._space = false;
@@ -768,6 +514,14 @@ export class Viewer {
     }
     if (!this.visible) this.setVisible(true);
     if (this.tool === "polygon") return this._polygonClick(p);
+    if (this.tool === "smart") {
+      const q = this._clamp([p.x, p.y]);
+      this._draft = { kind: "box", points: [q, q] };
+      this._drag = { kind: "box", x: e.clientX, y: e.clientY, moved: false, lesion: lesionHit };
+      this._select(-1);
+      this.el.setPointerCapture?.(e.pointerId);
+      return this.redraw();
+    }
     if (this.tool === "freehand") {
       this._draft = { kind: "freehand", points: [this._clamp([p.x, p.y])] };
       this._drag = { kind: "freehand" };
@@ -822,14 +576,31 @@ export class Viewer {
 
   _finish(points) {
     this._draft = null;
+    if (this.addLesion(points) < 0) this.redraw();
+  }
+
+  /**
+   * Add a lesion drawn elsewhere (e.g. a smart-contour proposal) as if it had been drawn here:
+   * current label, selected, one undo step, a change event. Returns its index, or -1 (with a
+   * warning) when the ring is too small or crosses itself.
+   */
+  addLesion(points, { label = this.pendingLabel } = {}) {
+    if (this.readOnly) return -1;
     const ring = dedupe(points.map((p) => this._clamp(p)));
     if (ring.length < 3 || Math.abs(ringArea(ring)) < 1 || findCrossing(ring)) {
       this._emit("warning", { message: "That contour is too small or crosses itself; draw it again." });
-      return this.redraw();
+      return -1;
     }
-    this.lesions.push({ id: null, label: this.pendingLabel, points: ring, holes: [] });
+    this.lesions.push({ id: null, label: LABELS.includes(label) ? label : this.pendingLabel, points: ring, holes: [] });
     this._select(this.lesions.length - 1);
     this._commit();
+    return this.lesions.length - 1;
+  }
+
+  /** Show what the page is waiting on ({box} or {point}, image pixels), or nothing (null). */
+  setPending(pending) {
+    this.pending = pending;
+    this.redraw();
   }
 
   _editDown(e, p, lesionHit) {
@@ -894,6 +665,10 @@ export class Viewer {
       this.lesions[this.selected].points[this.selectedVertex] = this._clamp([p.x, p.y]);
       drag.moved = true;
       this.redraw();
+    } else if (drag?.kind === "box") {
+      if (Math.hypot(e.clientX - drag.x, e.clientY - drag.y) >= CLICK_PX) drag.moved = true;
+      this._draft.points[1] = this._clamp([p.x, p.y]);
+      this.redraw();
     } else if (drag?.kind === "freehand") {
       const pts = this._draft.points;
       const q = this._clamp([p.x, p.y]);
@@ -930,6 +705,15 @@ export class Viewer {
       }
     } else if (drag.kind === "freehand") {
       this._finishFreehand();
+    } else if (drag.kind === "box") {
+      const [start, end] = this._draft?.points || [];
+      this._draft = null;
+      this.redraw();
+      if (!start) return;
+      if (drag.moved) this._emit("boxdrawn", { box: boxFromCorners(start, end) });
+      // A click on a lesion already drawn picks it, rather than proposing it a second time.
+      else if (drag.lesion >= 0) this.select(drag.lesion);
+      else this._emit("pointpicked", { point: start });
     }
   }
 
@@ -967,65 +751,6 @@ export class Viewer {
     // Pinch gestures arrive as ctrl+wheel with small deltas; mouse wheels as large steps.
     const factor = e.ctrlKey ? Math.exp(-e.deltaY * 0.01) : e.deltaY < 0 ? 1.2 : 1 / 1.2;
     this.zoomTo(this.scale * factor, p.x, p.y);
-  }
-
-  _onKey(e) {
-    // Keys typed into a field or a dialog (the shortcut sheet) are not drawing commands.
-    if (isTextTarget(e.target) || e.defaultPrevented || e.target?.closest?.("dialog")) return;
-    const key = e.key;
-    const mod = e.ctrlKey || e.metaKey;
-    if (key === " ") {
-      if (e.target?.tagName === "BUTTON" || e.target?.type === "checkbox") return;
-      e.preventDefault();
-      this._space = true;
-      return this._updateCursor();
-    }
-    if (mod && (key === "z" || key === "Z")) {
-      e.preventDefault();
-      return e.shiftKey ? this.redo() : this.undo();
-    }
-    if (mod && (key === "y" || key === "Y")) {
-      e.preventDefault();
-      return this.redo();
-    }
-    if (mod || e.altKey) return;
-    const handled = this._key(key, e);
-    if (handled) e.preventDefault();
-  }
-
-  _key(key, e) {
-    const view = {
-      "+": () => this.zoomIn(), "=": () => this.zoomIn(), "-": () => this.zoomOut(), 0: () => this.fit(),
-      1: () => this.actualSize(), h: () => this.setVisible(!this.visible),
-    };
-    if (view[key]) return view[key]() ?? true;
-    if (key === "Escape") {
-      if (this._draft) this.cancelDraft();
-      else if (this.selectedVertex >= 0) this.selectedVertex = -1;
-      else this._select(-1);
-      this.redraw();
-      return true;
-    }
-    if (this.readOnly) return false;
-    const edit = { p: () => this.setTool("polygon"), f: () => this.setTool("freehand"), e: () => this.setTool("edit"),
-      b: () => this.setLabel("benign"), m: () => this.setLabel("malignant") };
-    if (edit[key]) return edit[key]() ?? true;
-    if (key === "Enter" && this._draft?.kind === "polygon") {
-      if (e.target?.tagName === "BUTTON") return false;
-      this.closePolygon();
-      return true;
-    }
-    if (key === "Backspace" && this._draft?.kind === "polygon") {
-      this._draft.points.pop();
-      if (!this._draft.points.length) this._draft = null;
-      this.redraw();
-      return true;
-    }
-    if (key === "Delete" || key === "Backspace") {
-      if (this.tool === "edit" && this.selectedVertex >= 0) return this.deleteSelectedVertex();
-      return this.deleteSelected();
-    }
-    return false;
   }
 
   _updateCursor() {
