@@ -212,7 +212,10 @@ class LayerViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
 
     def get_queryset(self):
         images = permissions.restrict(Image.objects.all(), self.request.user, permissions.VIEW)
-        return MaskLayer.objects.filter(image__in=images).select_related("author").prefetch_related("lesions")
+        layers = MaskLayer.objects.filter(image__in=images)
+        if self.action == "retrieve":
+            return layers.select_related("author").prefetch_related("lesions")
+        return layers.select_related("image")
 
     @extend_schema(request=SaveLayerInput, responses={200: LayerSerializer, 409: OpenApiTypes.OBJECT})
     def update(self, request, pk=None):
@@ -224,7 +227,7 @@ class LayerViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             content=_content(request.data, layer.image),
             expected_version=data["version"],
         )
-        return Response(LayerSerializer(MaskLayer.objects.get(pk=saved.pk)).data)
+        return Response(LayerSerializer(saved).data)  # the author came with it; one query for the lesions
 
     @extend_schema(request=VersionInput, responses=LayerSerializer)
     @action(detail=True, methods=["post"])

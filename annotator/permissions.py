@@ -100,6 +100,10 @@ def can(user, action: str, image: Image | None = None) -> bool:
     """May ``user`` do ``action`` (on ``image``, for per-image actions)?"""
     if image is None:
         return has_role_action(user, action)
+    if action == ANNOTATE:
+        # Only annotators annotate, and only their assigned images: decided without a query
+        # (the same rule as image_rule's Q(annotator=user)), since every save asks it.
+        return ANNOTATOR in roles_of(user) and image.annotator_id == user.pk
     rule = image_rule(user, action)
     if rule is None:
         return False
@@ -110,7 +114,7 @@ def can(user, action: str, image: Image | None = None) -> bool:
 
 def may_edit_layer(user, layer: MaskLayer) -> bool:
     """Only the layer's author, who must also be the image's assigned annotator, edits a draft."""
-    return layer.author_id == user.pk and layer.image.annotator_id == user.pk and can(user, ANNOTATE, layer.image)
+    return layer.author_id == user.pk and can(user, ANNOTATE, layer.image)
 
 
 def ensure_role_groups() -> None:

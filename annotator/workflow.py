@@ -133,6 +133,14 @@ def _lock(image_id: int) -> Image:
         raise WorkflowError("no such image") from None
 
 
+def _lock_for_layer(layer_id: int) -> Image:
+    """Lock the image a layer belongs to (the image row is the lock for everything about it)."""
+    try:
+        return Image.objects.select_for_update(of=("self",)).get(layers__id=layer_id)
+    except Image.DoesNotExist:
+        raise WorkflowError("no such layer") from None
+
+
 def _check(action: str, image: Image, user) -> str:
     allowed_from, to = TRANSITIONS[action]
     if not permissions.can(user, TRANSITION_PERMISSION[action], image):
@@ -263,9 +271,8 @@ def start(*, image_id: int, user) -> MaskLayer:
 @transaction.atomic
 def save_draft(*, layer_id: int, user, content: LayerContent, expected_version: int) -> MaskLayer:
     """Replace the draft's lesions and flags; refuses a save based on an older version."""
-    layer = MaskLayer.objects.select_related("image").get(pk=layer_id)
-    image = _lock(layer.image_id)
-    layer = MaskLayer.objects.select_for_update().get(pk=layer_id)
+    image = _lock_for_layer(layer_id)
+    layer = MaskLayer.objects.select_for_update(of=("self",)).select_related("author").get(pk=layer_id)
     layer.image = image
     if not permissions.may_edit_layer(user, layer):
         raise NotAllowed(f"only the assigned annotator edits the draft of {image.name}")
@@ -295,9 +302,8 @@ def save_draft(*, layer_id: int, user, content: LayerContent, expected_version: 
 
 @transaction.atomic
 def submit(*, layer_id: int, user, expected_version: int | None = None) -> MaskLayer:
-    layer = MaskLayer.objects.get(pk=layer_id)
-    image = _lock(layer.image_id)
-    layer = MaskLayer.objects.select_for_update().get(pk=layer_id)
+    image = _lock_for_layer(layer_id)
+    layer = MaskLayer.objects.select_for_update(of=("self",)).select_related("author").get(pk=layer_id)
     layer.image = image
     if not permissions.may_edit_layer(user, layer):
         raise NotAllowed(f"only the assigned annotator submits {image.name}")
