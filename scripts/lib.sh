@@ -34,6 +34,7 @@ ensure_python_env() {
 ensure_debian_packages() {
   local missing=()
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v firefox-esr >/dev/null 2>&1 || missing+=(firefox-esr)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != "0" ]; then
       log "missing Debian packages: ${missing[*]} (run: sudo apt-get install -y ${missing[*]})"
@@ -57,4 +58,17 @@ ensure_services() {
       --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
   fi
   "$PY" scripts/ensure_database.py
+}
+
+# The Firefox check drives Debian's Firefox with puppeteer-core (no browser download).
+ensure_node_packages() {
+  if [ -d tests/firefox/node_modules ]; then
+    return
+  fi
+  if command -v npm >/dev/null 2>&1; then
+    log "installing tests/firefox node packages"
+    (cd tests/firefox && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --silent) || log "npm ci failed: the Firefox test will be skipped"
+  else
+    log "no npm: the Firefox test will be skipped"
+  fi
 }
