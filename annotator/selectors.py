@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Avg, Case, Count, IntegerField, Min, Q, Value, When
 
-from annotator import permissions
+from annotator import permissions, workflow
 from annotator.models import Image, LayerStatus, MaskLayer, Patient, Review, Status
 
 ANNOTATOR_OPEN = (Status.RETURNED, Status.DRAFT, Status.NEW)
@@ -86,7 +86,8 @@ def image_context(image: Image, user) -> dict:
         previous = previous.filter(revision__lt=open_layer.revision)
     previous_layer = previous.order_by("-revision").first()
     can_annotate = permissions.can(user, permissions.ANNOTATE, image)
-    can_review = image.status == Status.SUBMITTED and permissions.can(user, permissions.REVIEW, image)
+    reviewable = image.status in workflow.TRANSITIONS["approve"][0]
+    can_review = reviewable and permissions.can(user, permissions.REVIEW, image)
     if can_review:
         next_id = next_for_review(user, after=image.pk)
     elif can_annotate:
