@@ -56,6 +56,19 @@ TARGET_PEAK_MB = 300
 VARIANTS = ["bus-uclm", "bus-uclm,coco"]
 
 
+def run_figures(images: int, started: float, cpu0: float, baseline: float, sampler, out) -> dict:
+    """What one export run (the app's or the floor's) reports."""
+    return {
+        "images": images,
+        "wall_s": time.perf_counter() - started,
+        "cpu_s": cpu_seconds_self() - cpu0,
+        "baseline_rss_mb": baseline,
+        "peak_rss_mb": peak_rss_mb(),
+        "samples": sampler.samples,
+        "zip_mb": os.path.getsize(out) / 1e6,
+    }
+
+
 def db_name(size: int) -> str:
     return f"busreview_bench_export{size}"
 
@@ -127,16 +140,7 @@ def child_app(db: str, out: str, formats: str) -> dict:
     started = time.perf_counter()
     with open(out, "wb") as fh:
         count = write_zip(fh, ExportOptions(formats=formats.split(",")), progress=sampler)
-    wall = time.perf_counter() - started
-    return {
-        "images": count,
-        "wall_s": wall,
-        "cpu_s": cpu_seconds_self() - cpu0,
-        "baseline_rss_mb": baseline,
-        "peak_rss_mb": peak_rss_mb(),
-        "samples": sampler.samples,
-        "zip_mb": os.path.getsize(out) / 1e6,
-    }
+    return run_figures(count, started, cpu0, baseline, sampler, out)
 
 
 FLOOR_SQL = """
@@ -236,16 +240,7 @@ def child_floor(db: str, out: str, formats: str) -> dict:
             }
             zf.writestr("annotations/instances.json", json.dumps(doc, separators=(",", ":")))
     conn.close()
-    wall = time.perf_counter() - started
-    return {
-        "images": total,
-        "wall_s": wall,
-        "cpu_s": cpu_seconds_self() - cpu0,
-        "baseline_rss_mb": baseline,
-        "peak_rss_mb": peak_rss_mb(),
-        "samples": sampler.samples,
-        "zip_mb": os.path.getsize(out) / 1e6,
-    }
+    return run_figures(total, started, cpu0, baseline, sampler, out)
 
 
 def child_profile(db: str, out: str, formats: str, top: int = 35) -> dict:

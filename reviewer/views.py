@@ -22,5 +22,10 @@ def review(request, image_id: int):
     return render(
         request,
         "reviewer/review.html",
-        {"image": image, "can_review": permissions.can(request.user, permissions.REVIEW, image)},
+        {
+            "image": image,
+            "can_review": permissions.can(request.user, permissions.REVIEW, image),
+            "review_page": True,  # the toolbar adds the remark pin
+            "toolbar_label": "Viewer tools",
+        },
     )
