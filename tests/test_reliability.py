@@ -331,7 +331,11 @@ def test_an_export_worker_killed_mid_export_never_marks_the_job_done(live):
     server, data = live("kill_export", approved=3, workers=1, threads=1)
     import redis
 
-    redis_url = server.env.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0] + "/15"
+    redis_url = (
+        server.env.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
+        + "/"
+        + os.getenv("RQ_TEST_REDIS_DB", "15")
+    )
     redis.Redis.from_url(redis_url).delete("rq:queue:default")
     code, job = server.request("POST", "/api/export-jobs/", {"formats": "bus-uclm"}, token=data["tokens"]["carol"])
     assert code == 201
