@@ -31,6 +31,8 @@ PAINT_ORDER = (BENIGN, MALIGNANT)
 
 MAX_POINTS_PER_RING = 10_000
 MAX_HOLES = 10_000
+MAX_LESIONS = 500  # per image
+MAX_POINTS_PER_LAYER = 100_000  # all rings of all lesions of one image together
 
 Ring = list[list[float]]
 
@@ -38,10 +40,11 @@ Ring = list[list[float]]
 class ContourError(ValueError):
     """A contour breaks one of the validation rules; the message says which and where."""
 
-    def __init__(self, rule: str, message: str):
+    def __init__(self, rule: str, message: str, index: int | None = None):
         super().__init__(message)
         self.rule = rule
         self.message = message
+        self.index = index  # the lesion, for errors about one lesion
 
 
 @dataclass
@@ -101,6 +104,31 @@ def validate_lesion(data: object, width: int, height: int, *, index: int = 0) ->
         raise ContourError("format", f"{what} holes must be a list of at most {MAX_HOLES} rings")
     holes = [validate_ring(h, width, height, what=f"{what} hole {k}") for k, h in enumerate(holes_in)]
     return Lesion(label=label, points=points, holes=holes)
+
+
+def validate_lesions(raw: object, width: int, height: int) -> list[Lesion]:
+    """Validate a layer's lesions, refusing oversized documents before any point is parsed."""
+    if not isinstance(raw, list):
+        raise ContourError("format", "lesions must be a list")
+    if len(raw) > MAX_LESIONS:
+        raise ContourError("too_many_lesions", f"at most {MAX_LESIONS} lesions per image, got {len(raw)}")
+    total = 0
+    for item in raw:
+        if isinstance(item, dict):
+            for ring in (
+                [item.get("points"), *(item.get("holes") or [])] if isinstance(item.get("holes") or [], list) else []
+            ):
+                total += len(ring) if isinstance(ring, list) else 0
+    if total > MAX_POINTS_PER_LAYER:
+        raise ContourError("too_many_points", f"{total} points in all; at most {MAX_POINTS_PER_LAYER} per image")
+    lesions = []
+    for i, item in enumerate(raw):
+        try:
+            lesions.append(validate_lesion(item, width, height, index=i))
+        except ContourError as e:
+            e.index = i
+            raise
+    return lesions
 
 
 def find_crossing(points: Sequence[Sequence[float]]) -> tuple[int, int] | None:

@@ -37,6 +37,14 @@ class Status(models.TextChoices):
     APPROVED = "approved", "Approved"
 
 
+class ImageQuerySet(models.QuerySet):
+    def restrict(self, user, action: str = "view") -> ImageQuerySet:
+        """The images of this queryset on which ``user`` may do ``action`` (annotator.permissions)."""
+        from annotator import permissions  # permissions reads these models
+
+        return permissions.restrict(self, user, action)
+
+
 class Image(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="images")
     name = models.CharField(max_length=64, unique=True, validators=[IMAGE_NAME])
@@ -59,6 +67,8 @@ class Image(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ImageQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -145,7 +155,8 @@ class Lesion(models.Model):
     label = models.CharField(max_length=16, choices=Label.choices)
     points = models.JSONField(help_text="Outer contour: [[x, y], ...] in image pixels")
     holes = models.JSONField(default=list, blank=True, help_text="Hole contours: [[[x, y], ...], ...]")
-    area_px = models.PositiveIntegerField()
+    # Painted pixels (the COCO area), counted when the layer is submitted or approved; empty on drafts.
+    area_px = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["layer", "index"]

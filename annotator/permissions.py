@@ -3,13 +3,18 @@
 Roles are Django groups (a person may hold several); a superuser is the admin and holds the
 curator's actions. ``ROLE_ACTIONS`` is the role x action table; ``can`` adds the per-image rules;
 ``restrict`` filters lists by the same rules, so a list never shows what a detail page refuses.
-The workflow, the API and the pages all ask here.
+The workflow, the API and the pages all ask here: pages through the ``require`` decorator, API
+views through the ``Gate`` permission class (both below), the workflow through ``can``.
 """
 
 from __future__ import annotations
 
+import functools
+
 from django.contrib.auth.models import AnonymousUser, Group
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
+from rest_framework.permissions import BasePermission
 
 from annotator.models import Image, MaskLayer, Status
 
@@ -23,6 +28,7 @@ ROLES = (ANNOTATOR, REVIEWER, CURATOR)
 VIEW = "view"  # see an image, its layers and reviews
 ANNOTATE = "annotate"  # start, draw, save, submit (reader 1)
 REVIEW = "review"  # approve, edit-and-approve, send back (reader 2)
+DRAW = "draw"  # ask for a smart-contour proposal: either reader of the image (annotate or review)
 # Dataset-wide actions ------------------------------------------------------------------------
 IMPORT = "import"
 ASSIGN = "assign"
@@ -71,10 +77,11 @@ def image_rule(user, action: str) -> Q | None:
             if action in (VIEW, ANNOTATE):
                 clauses.append(Q(annotator=user))
         elif role == REVIEWER:
-            # Never the reader who drew it: neither the assigned annotator nor the author of the
-            # layer under review.
-            drawn_by_user = MaskLayer.objects.filter(author=user, source=MaskLayer.Source.DRAWN)
-            not_mine = ~Q(annotator=user) & ~Q(pk__in=drawn_by_user.values("image_id"))
+            # Never a reader of it: neither the assigned annotator nor the author of any of its
+            # layers, whatever the layer's source (drawn here, imported as their draft, or their
+            # own earlier edit as a reviewer).
+            authored = MaskLayer.objects.filter(author=user)
+            not_mine = ~Q(annotator=user) & ~Q(pk__in=authored.values("image_id"))
             # Whether the image is in a reviewable status is the workflow's question, not this one.
             clauses.append(Q(status__in=REVIEWER_VISIBLE) & not_mine)
     if not clauses:
@@ -98,6 +105,8 @@ def restrict(queryset: QuerySet[Image], user, action: str = VIEW) -> QuerySet[Im
 
 def can(user, action: str, image: Image | None = None) -> bool:
     """May ``user`` do ``action`` (on ``image``, for per-image actions)?"""
+    if action == DRAW:
+        return can(user, ANNOTATE, image) or can(user, REVIEW, image)
     if image is None:
         return has_role_action(user, action)
     if action == ANNOTATE:
@@ -115,6 +124,74 @@ def can(user, action: str, image: Image | None = None) -> bool:
 def may_edit_layer(user, layer: MaskLayer) -> bool:
     """Only the layer's author, who must also be the image's assigned annotator, edits a draft."""
     return layer.author_id == user.pk and can(user, ANNOTATE, layer.image)
+
+
+# --- the gate: how pages and API views ask ------------------------------------------------------
+
+
+def require(action: str):
+    """Page-view decorator: 403 unless the user's roles allow ``action`` (per-image rules are the
+    view's ``restrict``/``can`` question once it has the image)."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not can(request.user, action):
+                raise PermissionDenied(f"your role does not allow {action}")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+class Gate(BasePermission):
+    """DRF permission over this module: the view names the action each of its actions needs.
+
+    ``view.required_actions`` maps a DRF action name (``list``, ``update``, ``approve``...) to one
+    of the actions above; ``view.required_action`` is the default. The role-level check runs
+    before the view reads the request body; the per-image check runs on ``get_object()``.
+    A view with neither attribute needs only a login.
+    """
+
+    message = "your role does not allow this"
+    code = "not_allowed"  # as the workflow's own refusals
+
+    @classmethod
+    def for_action(cls, action: str) -> type[Gate]:
+        """The gate of a function view that needs one action."""
+        return type(f"Gate_{action}", (cls,), {"_fixed": action})
+
+    _fixed: str | None = None
+
+    @classmethod
+    def _action(cls, view) -> str | None:
+        if cls._fixed is not None:
+            return cls._fixed
+        per_action = getattr(view, "required_actions", {})
+        name = getattr(view, "action", None)
+        return per_action.get(name, getattr(view, "required_action", None))
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        action = self._action(view)
+        if action is None:
+            return True
+        if not can(request.user, action):
+            self.message = f"your role does not allow {action}"
+            return False
+        return True
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        action = self._action(view)
+        if action is None or action == VIEW:
+            return True  # seeing it was decided by the queryset (restrict), which gave a 404
+        image = obj if isinstance(obj, Image) else obj.image
+        if not can(request.user, action, image):
+            self.message = f"you may not {action} {image.name}"
+            return False
+        return True
 
 
 def ensure_role_groups() -> None:

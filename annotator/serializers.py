@@ -1,10 +1,13 @@
-"""API shapes. Input serializers only check shape; the workflow and geometry check meaning."""
+"""API shapes: output serializers, and input serializers that validate once and return typed content."""
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from annotator.models import PATIENT_CODE, AuditEvent, Image, Lesion, MaskLayer, Remark, Review, Status
+from annotator import exporting, geometry, permissions, workflow
+from annotator.models import PATIENT_CODE, AuditEvent, Image, Lesion, MaskLayer, Patient, Remark, Review, Status
 
 
 class LesionSerializer(serializers.ModelSerializer):
@@ -135,23 +138,94 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
 
 # --- inputs -----------------------------------------------------------------------------------
+# One validation pass: an input serializer returns the typed content the workflow takes
+# (``LayerContent``, ``RemarkContent``), so nothing downstream re-checks types. Serializers that
+# check geometry need the image in their context: ``Serializer(data=..., context={"image": image})``.
+
+
+class IdInput(serializers.Serializer):
+    """A database id from a query string: ASCII digits, within the column's range."""
+
+    id = serializers.RegexField(r"\A[0-9]{1,18}\Z", error_messages={"invalid": "must be a number (an id)"})
+
+    def validate_id(self, value: str) -> int:
+        return int(value)
+
+
+class RawField(serializers.Field):
+    """A JSON value passed on untouched: geometry checks it once, in one linear pass."""
+
+    def to_internal_value(self, data):
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["label", "points"],
+            "properties": {
+                "label": {"type": "string", "enum": list(geometry.LABELS)},
+                "points": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+                "holes": {
+                    "type": "array",
+                    "items": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+                },
+            },
+        },
+    }
+)
+class LesionsField(RawField):
+    """Lesions as ``[{label, points: [[x, y], ...], holes?: [ring, ...]}]`` in image pixels."""
 
 
 class LayerContentInput(serializers.Serializer):
-    lesions = serializers.ListField(child=serializers.JSONField(), required=False, default=list)
+    lesions = LesionsField(required=False, default=list)
     is_normal = serializers.BooleanField(required=False, default=False)
     doppler = serializers.BooleanField(required=False, default=False)
     marks = serializers.BooleanField(required=False, default=False)
     combined = serializers.BooleanField(required=False, default=False)
-    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
+    note = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=workflow.MAX_NOTE, trim_whitespace=False
+    )
+
+    def validate(self, attrs):
+        return self.content(attrs)
+
+    def content(self, attrs) -> workflow.LayerContent:
+        image = self.context["image"]
+        try:
+            lesions = geometry.validate_lesions(attrs.get("lesions", []), image.width, image.height)
+        except geometry.ContourError as e:
+            extra = {} if e.index is None else {"lesion": e.index}
+            raise workflow.InvalidContent(e.message, rule=e.rule, **extra) from None
+        if attrs["is_normal"] and lesions:
+            raise workflow.InvalidContent("an image marked normal cannot have lesions", rule="normal_with_lesions")
+        return workflow.LayerContent(
+            lesions=lesions,
+            is_normal=attrs["is_normal"],
+            doppler=attrs["doppler"],
+            marks=attrs["marks"],
+            combined=attrs["combined"],
+            note=attrs["note"],
+        )
 
 
 class SaveLayerInput(LayerContentInput):
-    version = serializers.IntegerField(min_value=1)
+    """Validated data: ``{"version": int, "content": LayerContent}``."""
+
+    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+
+    def validate(self, attrs):
+        return {"version": attrs["version"], "content": self.content(attrs)}
 
 
 class VersionInput(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1, required=False)
+    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
 
 
 class ApproveInput(VersionInput):
@@ -161,8 +235,17 @@ class ApproveInput(VersionInput):
 class RemarkInput(serializers.Serializer):
     x = serializers.FloatField(required=False, allow_null=True, default=None)
     y = serializers.FloatField(required=False, allow_null=True, default=None)
-    lesion = serializers.IntegerField(required=False, allow_null=True, default=None)
+    lesion = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
     text = serializers.CharField(max_length=2000)
+
+    def validate(self, attrs) -> workflow.RemarkContent:
+        x, y = attrs["x"], attrs["y"]
+        if (x is None) != (y is None):
+            raise serializers.ValidationError("a remark needs both x and y, or neither")
+        image = self.context["image"]
+        if x is not None and not (0 <= x <= image.width - 1 and 0 <= y <= image.height - 1):
+            raise serializers.ValidationError("the remark's point is outside the image")
+        return workflow.RemarkContent(text=attrs["text"], x=x, y=y, lesion_id=attrs["lesion"])
 
 
 class SendBackInput(VersionInput):
@@ -179,17 +262,73 @@ class ReopenInput(serializers.Serializer):
 
 
 class AssignInput(serializers.Serializer):
-    images = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    """Images (by id) and whole patients (by code) to one annotator, or to nobody (null or "").
+
+    The page's form and the API both go through here. Validated data:
+    ``{"image_ids": [...], "annotator": User | None}``.
+    """
+
+    images = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False, default=list
+    )
     patients = serializers.ListField(child=serializers.CharField(max_length=4), required=False, default=list)
-    annotator = serializers.CharField(allow_null=True)
+    annotator = serializers.CharField(allow_null=True, allow_blank=True, max_length=150)
+
+    def validate_patients(self, codes: list[str]) -> list[str]:
+        codes = [c.upper() for c in codes]
+        for code in codes:
+            PATIENT_CODE(code)
+        return codes
+
+    def validate_annotator(self, username: str | None):
+        if not username:
+            return None
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise serializers.ValidationError(f"no user {username}")
+        if permissions.ANNOTATOR not in permissions.roles_of(user):
+            raise serializers.ValidationError(f"{username} is not an annotator")
+        return user
+
+    def validate(self, attrs):
+        ids = set(attrs["images"])
+        known = set(Image.objects.filter(pk__in=ids).values_list("pk", flat=True))
+        if ids - known:
+            raise serializers.ValidationError({"images": f"no image with id {min(ids - known)}"})
+        patients = set(attrs["patients"])
+        found = dict(Patient.objects.filter(code__in=patients).values_list("code", "pk"))
+        if patients - set(found):
+            raise serializers.ValidationError({"patients": f"no patient {sorted(patients - set(found))[0]}"})
+        ids |= set(Image.objects.filter(patient__code__in=patients).values_list("pk", flat=True))
+        if not ids:
+            raise serializers.ValidationError({"images": "name at least one image or patient"})
+        return {"image_ids": sorted(ids), "annotator": attrs["annotator"]}
 
 
 class ExportInput(serializers.Serializer):
-    formats = serializers.CharField(required=False, default="bus-uclm,coco")
-    patients = serializers.CharField(required=False, default="", allow_blank=True)
+    """Export choices (query string, form or JSON). Validated data: an ``exporting.ExportOptions``."""
+
+    formats = serializers.CharField(required=False, default="bus-uclm,coco", max_length=200)
+    patients = serializers.CharField(required=False, default="", allow_blank=True, max_length=20000)
     exclude_doppler = serializers.BooleanField(required=False, default=False)
     exclude_marks = serializers.BooleanField(required=False, default=False)
     exclude_combined = serializers.BooleanField(required=False, default=False)
+
+    def validate_formats(self, value: str) -> list[str]:
+        formats = list(dict.fromkeys(_csv(value)))
+        unknown = [f for f in formats if f not in exporting.FORMATS]
+        if unknown or not formats:
+            raise serializers.ValidationError(f"known formats: {', '.join(sorted(exporting.FORMATS))}")
+        return formats
+
+    def validate_patients(self, value: str) -> list[str]:
+        codes = [c.upper() for c in _csv(value)]
+        for code in codes:
+            PATIENT_CODE(code)
+        return codes
+
+    def validate(self, attrs) -> exporting.ExportOptions:
+        return exporting.ExportOptions(**attrs)
 
 
 class ProposeInput(serializers.Serializer):

@@ -47,9 +47,8 @@ def home(request):
     return render(request, "annotator/no_role.html")
 
 
+@permissions.require(permissions.ANNOTATE)
 def worklist(request):
-    if not permissions.can(request.user, permissions.ANNOTATE):
-        raise PermissionDenied("this page is for annotators")
     todo = Paginator(selectors.worklist(request.user), 50).get_page(request.GET.get("page"))
     done = selectors.my_done(request.user)[:20]
     counts = {s: 0 for s in selectors.ANNOTATOR_OPEN}
@@ -59,7 +58,7 @@ def worklist(request):
 
 
 def annotate(request, image_id: int):
-    image = get_object_or_404(permissions.restrict(Image.objects.all(), request.user), pk=image_id)
+    image = get_object_or_404(Image.objects.restrict(request.user), pk=image_id)
     if not permissions.can(request.user, permissions.ANNOTATE, image):
         if permissions.can(request.user, permissions.VIEW, image):
             return redirect("reviewer:review", image_id=image.pk)

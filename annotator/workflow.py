@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotator import geometry, permissions
@@ -42,7 +42,7 @@ TRANSITION_PERMISSION = {
     "send_back": permissions.REVIEW,
     "reopen": permissions.REOPEN,
 }
-MAX_LESIONS = 500
+MAX_LESIONS = geometry.MAX_LESIONS
 MAX_NOTE = 4000
 
 
@@ -80,7 +80,8 @@ class InvalidContent(WorkflowError):
 
 @dataclass
 class LayerContent:
-    """What a reader draws and flags on one image; validated before anything is written."""
+    """What a reader draws and flags on one image, already validated (by the API's input
+    serializers or, for imports, by construction from a mask): the workflow does not re-check it."""
 
     lesions: list[geometry.Lesion]
     is_normal: bool = False
@@ -90,37 +91,18 @@ class LayerContent:
     note: str = ""
 
 
+@dataclass
+class RemarkContent:
+    """A reviewer's remark, validated (text, point inside the image); pinned to a point, a lesion or both."""
+
+    text: str
+    x: float | None = None
+    y: float | None = None
+    lesion_id: int | None = None
+
+
 def _now():
     return timezone.now()
-
-
-def parse_content(data: dict, image: Image) -> LayerContent:
-    """Validate a layer document ({lesions, is_normal, doppler, marks, combined, note})."""
-    if not isinstance(data, dict):
-        raise InvalidContent("the layer must be a JSON object")
-    lesions_in = data.get("lesions", [])
-    if not isinstance(lesions_in, list):
-        raise InvalidContent("lesions must be a list")
-    if len(lesions_in) > MAX_LESIONS:
-        raise InvalidContent(f"at most {MAX_LESIONS} lesions per image")
-    lesions = []
-    for i, raw in enumerate(lesions_in):
-        try:
-            lesions.append(geometry.validate_lesion(raw, image.width, image.height, index=i))
-        except geometry.ContourError as e:
-            raise InvalidContent(e.message, rule=e.rule, lesion=i) from None
-    flags = {}
-    for name in ("is_normal", "doppler", "marks", "combined"):
-        value = data.get(name, False)
-        if not isinstance(value, bool):
-            raise InvalidContent(f"{name} must be true or false")
-        flags[name] = value
-    note = data.get("note", "") or ""
-    if not isinstance(note, str) or len(note) > MAX_NOTE:
-        raise InvalidContent(f"note must be text of at most {MAX_NOTE} characters")
-    if flags["is_normal"] and lesions:
-        raise InvalidContent("an image marked normal cannot have lesions", rule="normal_with_lesions")
-    return LayerContent(lesions=lesions, note=note, **flags)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -175,28 +157,43 @@ def _next_revision(image: Image) -> int:
     return 1 if latest is None else latest.revision + 1
 
 
-def _write_lesions(layer: MaskLayer, lesions: Sequence[geometry.Lesion], width: int, height: int) -> None:
-    layer.lesions.all().delete()
-    Lesion.objects.bulk_create(
-        Lesion(
-            layer=layer,
-            index=i,
-            label=les.label,
-            points=les.points,
-            holes=les.holes,
-            area_px=geometry.pixel_area(les, width, height),
-        )
+CONTENT_FIELDS = ["is_normal", "doppler", "marks", "combined", "note"]
+
+
+def _write_lesions(layer: MaskLayer, lesions: Sequence[geometry.Lesion]) -> list[Lesion]:
+    """Replace the layer's lesions. Areas are left empty: a draft's area is shown by the browser
+    and counted on the server when the layer is submitted or approved (``_count_areas``)."""
+    # One DELETE, without Django's collector (which first selects the rows to null the remarks
+    # pinned to them): only open drafts are rewritten, and remarks pin lesions of layers that were
+    # submitted, which are never rewritten. Were one pinned, the foreign key would refuse the commit.
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {Lesion._meta.db_table} WHERE layer_id = %s", [layer.pk])
+    rows = Lesion.objects.bulk_create(
+        Lesion(layer=layer, index=i, label=les.label, points=les.points, holes=les.holes)
         for i, les in enumerate(lesions)
     )
+    # The caller's copy of the layer serialises these rows without reading them back, as if they
+    # had been prefetched (a further filter or order_by on it queries the database as usual).
+    cached = Lesion.objects.filter(layer_id=layer.pk)
+    cached._result_cache = rows
+    cached._prefetch_done = True
+    layer._prefetched_objects_cache = {"lesions": cached}
+    return rows
 
 
 def _apply_content(layer: MaskLayer, content: LayerContent) -> None:
-    layer.is_normal = content.is_normal
-    layer.doppler = content.doppler
-    layer.marks = content.marks
-    layer.combined = content.combined
-    layer.note = content.note
-    _write_lesions(layer, content.lesions, layer.image.width, layer.image.height)
+    for name in CONTENT_FIELDS:
+        setattr(layer, name, getattr(content, name))
+    _write_lesions(layer, content.lesions)
+
+
+def _count_areas(layer: MaskLayer) -> None:
+    """Store each lesion's pixel count (the COCO ``area``) once the layer stops changing."""
+    image = layer.image
+    lesions = list(Lesion.objects.filter(layer=layer, area_px__isnull=True))
+    for lesion in lesions:
+        lesion.area_px = geometry.pixel_area(lesion.as_geometry(), image.width, image.height)
+    Lesion.objects.bulk_update(lesions, ["area_px"])
 
 
 def _copy_layer(source: MaskLayer, *, author, revision: int, origin: str, status: str) -> MaskLayer:
@@ -270,12 +267,20 @@ def start(*, image_id: int, user) -> MaskLayer:
 
 @transaction.atomic
 def save_draft(*, layer_id: int, user, content: LayerContent, expected_version: int) -> MaskLayer:
-    """Replace the draft's lesions and flags; refuses a save based on an older version."""
-    image = _lock_for_layer(layer_id)
-    layer = MaskLayer.objects.select_for_update(of=("self",)).select_related("author").get(pk=layer_id)
-    layer.image = image
+    """Replace the draft's lesions and flags; refuses a save based on an older version.
+
+    A few statements: one SELECT that locks the image row (the lock for everything about an
+    image) and reads the layer with it, one DELETE and one INSERT of lesions, one UPDATE of the
+    layer, one INSERT of the audit event.
+    """
+    try:
+        layer = MaskLayer.objects.select_related("image").select_for_update(of=("image",)).get(pk=layer_id)
+    except MaskLayer.DoesNotExist:
+        raise WorkflowError("no such layer") from None
+    image = layer.image
     if not permissions.may_edit_layer(user, layer):
         raise NotAllowed(f"only the assigned annotator edits the draft of {image.name}")
+    layer.author = user  # may_edit_layer: the author is the user
     if layer.status != LayerStatus.DRAFT:
         raise InvalidTransition(
             f"revision {layer.revision} of {image.name} is {layer.status} and can no longer be edited",
@@ -286,7 +291,7 @@ def save_draft(*, layer_id: int, user, content: LayerContent, expected_version: 
     _check_version(layer, expected_version)
     _apply_content(layer, content)
     layer.version += 1
-    layer.save()
+    layer.save(update_fields=[*CONTENT_FIELDS, "version", "updated_at"])
     _audit(
         user,
         image,
@@ -316,6 +321,7 @@ def submit(*, layer_id: int, user, expected_version: int | None = None) -> MaskL
         raise InvalidContent(
             "draw at least one lesion or mark the image normal before submitting", rule="empty_submission"
         )
+    _count_areas(layer)
     layer.status = LayerStatus.SUBMITTED
     layer.submitted_at = _now()
     layer.version += 1
@@ -333,23 +339,14 @@ def _submitted_layer(image: Image) -> MaskLayer:
     return layer
 
 
-def _add_remarks(review: Review, remarks: Sequence[dict], layer: MaskLayer) -> None:
+def _add_remarks(review: Review, remarks: Sequence[RemarkContent], layer: MaskLayer) -> None:
     lesion_ids = set(layer.lesions.values_list("pk", flat=True))
     for i, remark in enumerate(remarks):
-        text = (remark.get("text") or "").strip() if isinstance(remark, dict) else ""
-        if not text:
-            raise InvalidContent(f"remark {i} needs a text")
-        x, y, lesion_id = remark.get("x"), remark.get("y"), remark.get("lesion")
-        if (x is None) != (y is None):
-            raise InvalidContent(f"remark {i} needs both x and y, or neither")
-        if x is not None:
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (x, y)):
-                raise InvalidContent(f"remark {i} x and y must be numbers")
-            if not (0 <= x <= review.image.width - 1 and 0 <= y <= review.image.height - 1):
-                raise InvalidContent(f"remark {i} point is outside the image")
-        if lesion_id is not None and lesion_id not in lesion_ids:
+        if remark.lesion_id is not None and remark.lesion_id not in lesion_ids:
             raise InvalidContent(f"remark {i} names a lesion that is not in the reviewed layer")
-        Remark.objects.create(review=review, x=x, y=y, lesion_id=lesion_id, text=text[:2000])
+    Remark.objects.bulk_create(
+        Remark(review=review, x=r.x, y=r.y, lesion_id=r.lesion_id, text=r.text.strip()) for r in remarks
+    )
 
 
 def _review(image: Image, layer: MaskLayer, user, decision: str, comment: str, dice: float | None = None) -> Review:
@@ -366,6 +363,7 @@ def _review(image: Image, layer: MaskLayer, user, decision: str, comment: str, d
 
 
 def _approve_with(image: Image, layer: MaskLayer) -> None:
+    _count_areas(layer)
     layer.status = LayerStatus.APPROVED
     layer.save(update_fields=["status", "updated_at"])
     image.consensus = layer
@@ -423,7 +421,12 @@ def edit_and_approve(
 
 @transaction.atomic
 def send_back(
-    *, image_id: int, user, comment: str, remarks: Sequence[dict] = (), expected_version: int | None = None
+    *,
+    image_id: int,
+    user,
+    comment: str,
+    remarks: Sequence[RemarkContent] = (),
+    expected_version: int | None = None,
 ) -> Review:
     image = _lock(image_id)
     before = image.status

@@ -135,9 +135,14 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "busreview.rest.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "busreview.rest.Pagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "annotator.api.exception_handler",
+    "EXCEPTION_HANDLER": "busreview.api.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"login": os.getenv("LOGIN_THROTTLE", "10/min")},
 }
 SPECTACULAR_SETTINGS = {

@@ -9,7 +9,9 @@ from rest_framework.throttling import AnonRateThrottle
 
 from annotator import api as annotator_api
 from annotator import views as annotator_views
+from busreview import api as common_api
 from curator import api as curator_api
+from reviewer import api as reviewer_api
 
 
 class LoginThrottle(AnonRateThrottle):
@@ -22,21 +24,24 @@ class ThrottledObtainAuthToken(ObtainAuthToken):
 
 router = DefaultRouter()
 router.trailing_slash = "/?"  # both /api/images/1/ and /api/images/1/image.png
+# Each app owns its endpoints; the image's workflow actions sit side by side under /api/images/{id}/.
 router.register("images", annotator_api.ImageViewSet, basename="image")
+router.register("images", reviewer_api.ReviewDecisionViewSet, basename="image-decision")
+router.register("images", curator_api.ReopenViewSet, basename="image-reopen")
 router.register("layers", annotator_api.LayerViewSet, basename="layer")
 router.register("reviews", annotator_api.ReviewViewSet, basename="review")
-router.register("audit", annotator_api.AuditViewSet, basename="audit")
+router.register("audit", curator_api.AuditViewSet, basename="audit")
 router.register("export-jobs", curator_api.ExportJobViewSet, basename="export-job")
 
 api_patterns = [
     path("", include(router.urls)),
-    path("assign/", annotator_api.assign, name="assign"),
-    path("import/", annotator_api.import_files, name="import"),
-    path("export/", annotator_api.export, name="export"),
-    path("stats/", annotator_api.stats, name="stats"),
-    path("review-queue/next/", annotator_api.review_queue_next, name="review-queue-next"),
+    path("assign/", curator_api.assign, name="assign"),
+    path("import/", curator_api.import_files, name="import"),
+    path("export/", curator_api.export, name="export"),
+    path("stats/", curator_api.stats, name="stats"),
+    path("review-queue/next/", reviewer_api.review_queue_next, name="review-queue-next"),
     path("my-images/next/", annotator_api.my_images_next, name="my-images-next"),
-    path("whoami/", annotator_api.whoami, name="whoami"),
+    path("whoami/", common_api.whoami, name="whoami"),
     path("token/", ThrottledObtainAuthToken.as_view(), name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),

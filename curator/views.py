@@ -5,20 +5,16 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError
 
-from annotator import api, exporting, importing, permissions, selectors, workflow
+from annotator import exporting, importing, permissions, selectors, workflow
 from annotator.models import AuditEvent, Image, Status
-from annotator.serializers import AuditFilterInput, ImageFilterInput
-
-
-def _require(request, action: str) -> None:
-    if not permissions.can(request.user, action):
-        raise PermissionDenied(f"your role does not allow {action}")
+from annotator.permissions import require
+from annotator.serializers import AssignInput, AuditFilterInput, ImageFilterInput
+from curator import api
 
 
 def _annotators():
@@ -26,8 +22,8 @@ def _annotators():
     return group.user_set.filter(is_active=True).order_by("username") if group else get_user_model().objects.none()
 
 
+@require(permissions.AUDIT)
 def dashboard(request):
-    _require(request, permissions.AUDIT)
     images = Image.objects.select_related("patient", "annotator").order_by("name")
     filters = ImageFilterInput(data=request.GET)
     if filters.is_valid():
@@ -53,27 +49,26 @@ def dashboard(request):
 
 
 @require_POST
+@require(permissions.ASSIGN)
 def assign(request):
-    _require(request, permissions.ASSIGN)
-    username = request.POST.get("annotator", "")
-    annotator = get_user_model().objects.filter(username=username).first() if username else None
-    ids = [int(i) for i in request.POST.getlist("images") if i.isdigit()]
-    codes = [c for c in request.POST.getlist("patients") if c]
-    ids += list(Image.objects.filter(patient__code__in=codes).values_list("pk", flat=True))
-    if not ids:
-        messages.error(request, "Choose images or patients to assign.")
+    form = AssignInput(data=request.POST)
+    if not form.is_valid():
+        problems = "; ".join(f"{field}: {' '.join(map(str, errors))}" for field, errors in form.errors.items())
+        messages.error(request, f"Nothing assigned ({problems}).")
     else:
+        data = form.validated_data
         try:
-            n = workflow.assign(image_ids=ids, annotator=annotator, user=request.user)
-            messages.success(request, f"{n} image(s) assigned to {username or 'nobody'}.")
+            n = workflow.assign(image_ids=data["image_ids"], annotator=data["annotator"], user=request.user)
+            who = data["annotator"].get_username() if data["annotator"] else "nobody"
+            messages.success(request, f"{n} image(s) assigned to {who}.")
         except workflow.WorkflowError as e:
             messages.error(request, e.message)
     return redirect(request.POST.get("next") or "curator:dashboard")
 
 
 @require_POST
+@require(permissions.REOPEN)
 def reopen(request, image_id: int):
-    _require(request, permissions.REOPEN)
     image = get_object_or_404(Image, pk=image_id)
     try:
         workflow.reopen(image_id=image.pk, user=request.user, reason=request.POST.get("reason", ""))
@@ -83,8 +78,8 @@ def reopen(request, image_id: int):
     return redirect(request.POST.get("next") or "curator:dashboard")
 
 
+@require(permissions.IMPORT)
 def import_page(request):
-    _require(request, permissions.IMPORT)
     report = None
     error = None
     if request.method == "POST":
@@ -95,8 +90,8 @@ def import_page(request):
     return render(request, "curator/import.html", {"report": report, "error": error, "annotators": _annotators()})
 
 
+@require(permissions.EXPORT)
 def export_page(request):
-    _require(request, permissions.EXPORT)
     if request.GET.get("download"):
         try:
             return api.export_response(api.export_options(request.GET))
@@ -107,15 +102,15 @@ def export_page(request):
         request,
         "curator/export.html",
         {
-            "formats": list(exporting.FORMATS),
+            "formats": sorted(exporting.FORMATS),
             "patients": sorted(set(patients)),
             "approved": Image.objects.filter(status=Status.APPROVED).count(),
         },
     )
 
 
+@require(permissions.AUDIT)
 def audit(request):
-    _require(request, permissions.AUDIT)
     events = AuditEvent.objects.select_related("actor", "image").order_by("-created_at", "-id")
     filters = AuditFilterInput(data=request.GET)
     if filters.is_valid() and filters.validated_data.get("image"):

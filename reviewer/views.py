@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
@@ -10,15 +9,14 @@ from annotator import permissions, selectors
 from annotator.models import Image
 
 
+@permissions.require(permissions.REVIEW)
 def queue(request):
-    if not permissions.can(request.user, permissions.REVIEW):
-        raise PermissionDenied("this page is for reviewers")
     page = Paginator(selectors.review_queue(request.user), 50).get_page(request.GET.get("page"))
     return render(request, "reviewer/queue.html", {"page": page})
 
 
 def review(request, image_id: int):
-    image = get_object_or_404(permissions.restrict(Image.objects.all(), request.user), pk=image_id)
+    image = get_object_or_404(Image.objects.restrict(request.user), pk=image_id)
     return render(
         request,
         "reviewer/review.html",

@@ -191,7 +191,10 @@ def test_the_annotator_cannot_review_and_the_reviewer_cannot_draw(alice, bob):
     image = submitted_image(alice)
     assert client_for(alice).post(f"/api/images/{image.pk}/approve/").status_code == 403
     other = make_image("BBBB_000.png", annotator=alice)
-    assert client_for(bob).post(f"/api/images/{other.pk}/start/").status_code == 404
+    # A role without the action is refused before the image is looked up: the same 403 for
+    # every id, so nothing is learnt about which images exist.
+    assert client_for(bob).post(f"/api/images/{other.pk}/start/").status_code == 403
+    assert client_for(bob).post("/api/images/999999/start/").status_code == 403
     assert Image.objects.get(pk=image.pk).status == Status.SUBMITTED
 
 

@@ -6,6 +6,7 @@ from django.db import IntegrityError, transaction
 from annotator import workflow
 from annotator.models import AuditEvent, Image, LayerStatus, MaskLayer, Review, Status
 from annotator.permissions import ANNOTATOR, CURATOR, REVIEWER
+from annotator.serializers import LayerContentInput
 from tests.factories import SQUARE, TRIANGLE, content, make_image, make_user, submitted_image
 
 pytestmark = pytest.mark.django_db
@@ -21,10 +22,10 @@ def users():
     }
 
 
-def image_in(status: str, users) -> Image:
+def image_in(status: str, users, name: str = "AAAA_000.png") -> Image:
     """An image brought to ``status`` through the workflow itself."""
     alice, bob = users["alice"], users["bob"]
-    image = make_image(annotator=alice)
+    image = make_image(name, annotator=alice)
     if status == Status.NEW:
         return image
     layer = workflow.start(image_id=image.pk, user=alice)
@@ -163,6 +164,9 @@ def test_save_bumps_the_version_and_replaces_the_lesions(users):
         ("malignant", [list(map(float, p)) for p in TRIANGLE]),
         ("benign", [list(map(float, p)) for p in SQUARE]),
     ]
+    # Areas are counted when the layer stops changing, not on every autosave.
+    assert saved.lesions.get(index=1).area_px is None
+    workflow.submit(layer_id=layer.pk, user=alice)
     assert saved.lesions.get(index=1).area_px == 31 * 31
 
 
@@ -245,8 +249,9 @@ def test_submit_needs_a_lesion_or_normal(users):
 
 def test_normal_with_lesions_is_refused():
     image = Image(width=100, height=100)
+    data = {"is_normal": True, "lesions": [{"label": "benign", "points": SQUARE}]}
     with pytest.raises(workflow.InvalidContent):
-        workflow.parse_content({"is_normal": True, "lesions": [{"label": "benign", "points": SQUARE}]}, image)
+        LayerContentInput(data=data, context={"image": image}).is_valid()
 
 
 def test_send_back_needs_a_comment(users):
@@ -262,7 +267,10 @@ def test_send_back_keeps_remarks_pinned_to_points_and_lesions(users):
         image_id=image.pk,
         user=users["bob"],
         comment="see pins",
-        remarks=[{"x": 12, "y": 20, "text": "margin"}, {"lesion": lesion.pk, "text": "label?"}],
+        remarks=[
+            workflow.RemarkContent(x=12, y=20, text="margin"),
+            workflow.RemarkContent(lesion_id=lesion.pk, text="label?"),
+        ],
     )
     assert list(review.remarks.values_list("x", "y", "lesion", "text")) == [
         (12.0, 20.0, None, "margin"),
@@ -270,11 +278,16 @@ def test_send_back_keeps_remarks_pinned_to_points_and_lesions(users):
     ]
 
 
-def test_bad_remark_is_refused_and_nothing_is_sent_back(users):
+def test_a_remark_on_a_lesion_of_another_layer_is_refused_and_nothing_is_sent_back(users):
     image = image_in(Status.SUBMITTED, users)
+    other = image_in(Status.SUBMITTED, users, name="CCCC_000.png")
+    foreign = other.layers.get().lesions.get()
     with pytest.raises(workflow.InvalidContent):
         workflow.send_back(
-            image_id=image.pk, user=users["bob"], comment="x", remarks=[{"x": 5000, "y": 1, "text": "t"}]
+            image_id=image.pk,
+            user=users["bob"],
+            comment="x",
+            remarks=[workflow.RemarkContent(lesion_id=foreign.pk, text="t")],
         )
     image.refresh_from_db()
     assert image.status == Status.SUBMITTED and not Review.objects.exists()

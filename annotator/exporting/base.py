@@ -16,6 +16,17 @@ from annotator.models import Image, ImageData, Lesion, Status
 
 CHUNK = 16  # images whose PNG bytes are fetched together
 
+# key -> format class; filled by ``@register`` as the package imports each format module.
+FORMATS: dict[str, type] = {}
+
+
+def register(fmt: type) -> type:
+    """Class decorator: make an export format available under its ``key``."""
+    if fmt.key in FORMATS:
+        raise ValueError(f"two export formats use the key {fmt.key!r}")
+    FORMATS[fmt.key] = fmt
+    return fmt
+
 
 @dataclass
 class ExportOptions:
@@ -90,8 +101,6 @@ def records(options: ExportOptions) -> Iterator[ExportRecord]:
 
 
 def _formats(options: ExportOptions):
-    from annotator.exporting import FORMATS
-
     unknown = [f for f in options.formats if f not in FORMATS]
     if unknown or not options.formats:
         raise ValueError(f"unknown export format(s): {', '.join(unknown) or 'none given'}; known: {', '.join(FORMATS)}")

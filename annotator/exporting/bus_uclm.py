@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zipfile
 
-from annotator.exporting.base import ExportRecord, encode_png
+from annotator.exporting.base import ExportRecord, encode_png, register
 
 HEADER = "Image;Resolution;Label;Doppler;Marks;Combined"
 
@@ -26,6 +26,7 @@ def info_row(record: ExportRecord) -> str:
     )
 
 
+@register
 class BusUclmFormat:
     key = "bus-uclm"
 

@@ -12,7 +12,7 @@ import zipfile
 import numpy as np
 
 from annotator import geometry
-from annotator.exporting.base import ExportRecord
+from annotator.exporting.base import ExportRecord, register
 
 CATEGORIES = [{"id": 1, "name": "Benign"}, {"id": 2, "name": "Malignant"}]
 CATEGORY_ID = {geometry.BENIGN: 1, geometry.MALIGNANT: 2}
@@ -30,6 +30,7 @@ def rle(mask: np.ndarray) -> dict:
     return {"counts": counts, "size": [int(mask.shape[0]), int(mask.shape[1])]}
 
 
+@register
 class CocoFormat:
     key = "coco"
 

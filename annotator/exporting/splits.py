@@ -9,7 +9,7 @@ from __future__ import annotations
 import zipfile
 from collections import defaultdict
 
-from annotator.exporting.base import ExportRecord
+from annotator.exporting.base import ExportRecord, register
 
 FOLDS = 5
 
@@ -24,6 +24,7 @@ def assign_folds(images_per_patient: dict[str, int], folds: int = FOLDS) -> dict
     return assignment
 
 
+@register
 class SplitsFormat:
     key = "splits"
 

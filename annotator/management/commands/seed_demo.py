@@ -97,7 +97,7 @@ class Command(BaseCommand):
             image_id=images["DEMC_001.png"].pk,
             user=bob,
             comment="The lower margin is drawn too tight; include the hypoechoic rim.",
-            remarks=[{"x": 400, "y": 380, "text": "rim here"}],
+            remarks=[workflow.RemarkContent(x=400, y=380, text="rim here")],
         )
         workflow.approve(image_id=images["DEMC_000.png"].pk, user=bob)
         draw("DEMD_000.png", alice, submit=False)
