@@ -131,7 +131,7 @@ export function renderLesionList(viewer, { spacing = null, extra = null } = {}) 
         onkeydown: (e) => e.key === "Enter" && viewer.select(i),
       },
       el("span", { class: `swatch ${lesion.label}` }),
-      el("span", { class: "lesion-name" }, `${i + 1}. ${LABEL_NAMES[lesion.label] || lesion.label}`),
+      el("span", { class: "lesion-name" }, `${i + 1}. ${LABEL_NAMES[lesion.label]}`),
       el("span", { class: "lesion-area" }, formatArea(lesion, spacing)),
       extra ? extra(lesion, i) : null),
     ),
@@ -148,7 +148,7 @@ export function renderReviews(reviews, layers, viewer, { focusPin = null } = {})
   const pins = [];
   const items = [];
   for (const review of [...reviews].reverse()) {
-    const remarks = (review.remarks || []).map((r) => {
+    const remarks = review.remarks.map((r) => {
       const lesion = r.lesion != null ? lesionById.get(r.lesion) : null;
       let { x, y } = r;
       if ((x == null || y == null) && lesion) [x, y] = centroid(lesion.points);
@@ -164,11 +164,11 @@ export function renderReviews(reviews, layers, viewer, { focusPin = null } = {})
         n ? el("span", { class: "pin-no" }, String(n)) : null,
         where ? el("span", { class: "muted small" }, `${where}: `) : null, r.text);
     });
-    const when = review.created_at ? new Date(review.created_at).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" }) : "";
+    const when = new Date(review.created_at).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" });
     items.push(el("article", { class: `review review-${review.decision}` },
       el("header", {},
-        el("span", { class: `badge decision-${review.decision}` }, DECISIONS[review.decision] || review.decision),
-        el("span", { class: "muted small" }, ` ${review.reviewer ?? ""} · ${when}`)),
+        el("span", { class: `badge decision-${review.decision}` }, DECISIONS[review.decision]),
+        el("span", { class: "muted small" }, ` ${review.reviewer} · ${when}`)),
       review.comment ? el("p", { class: "review-comment" }, review.comment) : null,
       remarks.length ? el("ol", { class: "remarks" }, remarks) : null));
   }
