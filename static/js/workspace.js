@@ -9,7 +9,7 @@ import { centroid, lesionArea } from "./contours.js";
 import { isTextTarget } from "./viewer-keys.js";
 
 const $ = (id) => document.getElementById(id);
-const TOOLS = ["polygon", "freehand", "smart", "edit"];
+const TOOLS = ["polygon", "freehand", "smart", "edit", "move"];
 const LABEL_NAMES = { benign: "Benign", malignant: "Malignant" };
 const DECISIONS = { approved: "Approved", edited_approved: "Edited and approved", returned: "Sent back", reopened: "Reopened" };
 
@@ -86,15 +86,23 @@ export function bindToolbar(viewer) {
     freehand: "Press and trace the outline; release to finish.",
     smart: "Drag a box around a lesion (or click inside it): the server proposes its outline, ready to edit.",
     edit: "Select a lesion; drag a point, click an edge to add one, Alt/Shift-click to remove one.",
+    move: "Drag to move every lesion together, or Shift+arrows (1 px; with Ctrl 10 px).",
   };
+  const signed = (d) => (d > 0 ? `+${d}` : String(d));
   const showHint = () => {
     const hint = $("hint");
-    if (hint) hint.textContent = viewer.readOnly ? "" : hints[viewer.tool];
+    if (!hint) return;
+    let text = viewer.readOnly ? "" : hints[viewer.tool];
+    const offset = viewer.tool === "move" && !viewer.readOnly ? viewer.moveOffset() : null;
+    // The reader lines the drawing up by eye; the offset says how far it now is from the loaded one.
+    if (offset) text += ` Moved ${signed(offset[0])}, ${signed(offset[1])} px.`;
+    hint.textContent = text;
   };
   viewer.on("toolchange", () => (showTool(), showHint()));
   viewer.on("labelchange", showLabel);
   viewer.on("selectionchange", showLabel);
-  viewer.on("change", showLabel);
+  viewer.on("change", () => (showLabel(), viewer.tool === "move" && showHint()));
+  viewer.on("moving", showHint);
   viewer.on("history", ({ canUndo, canRedo }) => {
     if ($("undo")) $("undo").disabled = !canUndo;
     if ($("redo")) $("redo").disabled = !canRedo;
