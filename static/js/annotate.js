@@ -25,15 +25,6 @@ const BACKUP_PREFIX = "busreview:draft:";
 
 // --- the annotation page --------------------------------------------------------------------
 
-function isMine(layer, app) {
-  const a = layer?.author;
-  if (a == null) return true;
-  const id = app.dataset.userId;
-  const name = app.dataset.username;
-  if (typeof a === "object") return String(a.id) === id || a.username === name;
-  return String(a) === id || a === name;
-}
-
 function contentKey(data) {
   return JSON.stringify(api.layerContent(data));
 }
@@ -137,7 +128,7 @@ async function initAnnotatePage() {
       : err.detail;
     $("conflict-keep").hidden = !current || current.status !== "draft";
     if (current) {
-      viewer.setOverlay(current.lesions || []);
+      viewer.setOverlay(current.lesions);
       viewer.setOverlayVisible(true);
     }
   }
@@ -256,7 +247,7 @@ async function initAnnotatePage() {
         if (!st.conflict) showError("The drawing could not be saved, so it was not submitted.");
         return;
       }
-      if (!st.layer.is_normal && !(st.layer.lesions || []).length) {
+      if (!st.layer.is_normal && !st.layer.lesions.length) {
         showError("Draw at least one lesion or mark the image normal before submitting.");
         return;
       }
@@ -290,7 +281,7 @@ async function initAnnotatePage() {
   async function findNext(image) {
     let nextId = null;
     try {
-      nextId = (await api.nextMine(imageId)).id ?? null;
+      nextId = (await api.nextMine(imageId)).id;
     } catch {
       nextId = image.next_id ?? null;
     }
@@ -353,7 +344,9 @@ async function initAnnotatePage() {
     viewer.setImage(api.imageUrl(imageId)).catch(() => showError("The image could not be loaded."));
     let layer = image.open_layer;
     const canDraw = image.can_annotate && ["new", "draft", "returned"].includes(image.status);
-    if (canDraw && !(layer && layer.status === "draft" && isMine(layer, app))) layer = await api.startLayer(imageId);
+    // The API names the author by username (LayerSerializer).
+    const mine = layer?.status === "draft" && layer.author === app.dataset.username;
+    if (canDraw && !mine) layer = await api.startLayer(imageId);
     st.layer = layer && layer.status === "draft" ? layer : null;
     const shown = layer || image.consensus || image.previous_layer;
     viewer.fromData(layerContentOf(shown));

@@ -55,7 +55,8 @@ export async function request(method, url, body, { keepalive = false } = {}) {
     try {
       data = JSON.parse(text);
     } catch {
-      data = { detail: text.slice(0, 200) };
+      // Not the API's JSON (a proxy's or the server's error page): its markup means nothing to a reader.
+      data = { detail: `The server answered HTTP ${response.status}.` };
     }
   }
   if (!response.ok) throw new ApiError(response.status, data);
@@ -81,6 +82,11 @@ export const nextReview = () => request("GET", "/api/review-queue/next/");
 export const proposeContour = (imageId, { box, point }) =>
   request("POST", `/api/images/${imageId}/propose/`, box ? { box } : { point });
 export const nextMine = (after) => request("GET", `/api/my-images/next/?after=${encodeURIComponent(after)}`);
+/** The 20 most recent background exports: [{id, status, percent, images, size, error, options, created_at}]. */
+export const exportJobs = () => request("GET", "/api/export-jobs/");
+/** options: {formats: "bus-uclm,coco", patients: "A,B", exclude_doppler, exclude_marks, exclude_combined} */
+export const startExportJob = (options) => request("POST", "/api/export-jobs/", options);
+export const exportJobDownloadUrl = (id) => `/api/export-jobs/${id}/download/`;
 
 /** The drawable part of a layer, in the shape PUT and edit-approve take. */
 export function layerContent(data) {

@@ -169,3 +169,53 @@ export function copyLesion(l) {
     holes: (l.holes || []).map((h) => h.map((p) => [p[0], p[1]])),
   };
 }
+
+/**
+ * The whole-pixel offset nearest (dx, dy) that keeps every point of every lesion (outer rings
+ * and holes) inside a width x height image: the drawing moves as one piece and stops at the
+ * border rather than being squeezed against it. [0, 0] when there is nothing to move.
+ */
+export function clampOffset(lesions, dx, dy, width, height) {
+  let minX = Infinity;
+  let minY = Infinity;
+  let maxX = -Infinity;
+  let maxY = -Infinity;
+  for (const lesion of lesions) {
+    for (const ring of [lesion.points, ...lesion.holes]) {
+      for (const [x, y] of ring) {
+        minX = Math.min(minX, x);
+        maxX = Math.max(maxX, x);
+        minY = Math.min(minY, y);
+        maxY = Math.max(maxY, y);
+      }
+    }
+  }
+  if (minX === Infinity) return [0, 0];
+  const clamp = (d, lo, hi) => (lo > hi ? 0 : Math.min(Math.max(Math.round(d), lo), hi) || 0);
+  return [clamp(dx, Math.ceil(-minX), Math.floor(width - 1 - maxX)), clamp(dy, Math.ceil(-minY), Math.floor(height - 1 - maxY))];
+}
+
+/** Copies of the lesions moved by (dx, dy): every ring, holes included; labels and ids kept. */
+export function translateLesions(lesions, dx, dy) {
+  const move = (ring) => ring.map(([x, y]) => [x + dx, y + dy]);
+  return lesions.map((l) => ({ id: l.id ?? null, label: l.label, points: move(l.points), holes: l.holes.map(move) }));
+}
+
+/**
+ * The offset [dx, dy] (to 0.1 px) that takes `from` to `to` when `to` is `from` moved as one
+ * piece, else null. Sums of moves differ from one move by float rounding, hence the tolerance.
+ */
+export function translationBetween(from, to) {
+  if (!from.length || from.length !== to.length) return null;
+  const dx = to[0].points[0][0] - from[0].points[0][0];
+  const dy = to[0].points[0][1] - from[0].points[0][1];
+  const close = (u, v) => Math.abs(u - v) < 1e-6;
+  const same = (a, b) => a.length === b.length && a.every((p, k) => close(p[0] + dx, b[k][0]) && close(p[1] + dy, b[k][1]));
+  for (let i = 0; i < from.length; i++) {
+    const f = from[i];
+    const t = to[i];
+    if (!same(f.points, t.points) || f.holes.length !== t.holes.length) return null;
+    if (!f.holes.every((h, k) => same(h, t.holes[k]))) return null;
+  }
+  return [Math.round(dx * 10) / 10, Math.round(dy * 10) / 10];
+}

@@ -158,7 +158,7 @@ async function initReviewPage() {
       st.state = "done";
       let next = null;
       try {
-        next = (await api.nextReview()).id ?? null;
+        next = (await api.nextReview()).id;
       } catch {
         next = null;
       }
@@ -238,10 +238,7 @@ async function initReviewPage() {
     const open = image.open_layer;
     st.layer = open?.status === "submitted" ? open : image.consensus || open || image.previous_layer;
     viewer.fromData(layerContentOf(st.layer));
-    if (st.layer) {
-      const by = typeof st.layer.author === "object" ? st.layer.author?.username : st.layer.author;
-      $("layer-info").textContent = `Revision ${st.layer.revision} · ${st.layer.status}${by != null ? ` · by ${by}` : ""}`;
-    }
+    if (st.layer) $("layer-info").textContent = `Revision ${st.layer.revision} · ${st.layer.status} · by ${st.layer.author}`;
     const previous = image.previous_layer;
     if (previous && previous.id !== st.layer?.id) {
       viewer.setOverlay(previous.lesions);

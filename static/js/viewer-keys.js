@@ -4,6 +4,8 @@
  * may edit. A key typed into a field or a dialog is text, never a command.
  */
 
+import { onArrowKey } from "./viewer-move.js";
+
 /** Is `t` somewhere the user types text (so single-letter shortcuts must not fire)? */
 export function isTextTarget(t) {
   if (!t || !t.tagName) return false;
@@ -30,6 +32,8 @@ export function onKey(v, e) {
     e.preventDefault();
     return v.redo();
   }
+  // Shift(+Ctrl)+arrow moves the whole drawing; on a focused slider the arrows are the slider's.
+  if (e.target?.type !== "range" && onArrowKey(v, e)) return e.preventDefault();
   if (mod || e.altKey) return;
   if (command(v, key, e)) e.preventDefault();
 }
@@ -49,7 +53,7 @@ function command(v, key, e) {
   }
   if (v.readOnly) return false;
   const edit = { p: () => v.setTool("polygon"), f: () => v.setTool("freehand"), s: () => v.setTool("smart"),
-    e: () => v.setTool("edit"), b: () => v.setLabel("benign"), m: () => v.setLabel("malignant") };
+    e: () => v.setTool("edit"), g: () => v.setTool("move"), b: () => v.setLabel("benign"), m: () => v.setLabel("malignant") };
   if (edit[key]) return edit[key]() ?? true;
   if (key === "Enter" && v._draft?.kind === "polygon") {
     if (e.target?.tagName === "BUTTON") return false;

@@ -10,11 +10,11 @@
  * Events: change (any document change, undo/redo included), contourchange, selectionchange,
  * toolchange, labelchange, history, zoom, pointer, pin, pinclick, visibility, warning, and for
  * the smart tool boxdrawn {box: [x0, y0, x1, y1]} and pointpicked {point: [x, y]}: the page asks
- * the server for a proposal and hands it back with addLesion().
+ * the server for a proposal and hands it back with addLesion(); moving for the move tool's drag.
  *
  * The module is split in files: viewer.js (document, history, tools, view, pointer input),
- * viewer-render.js (Konva drawing), viewer-keys.js (shortcuts), history.js (undo), and
- * contours.js (the pure ring geometry the pages use too).
+ * viewer-render.js (Konva drawing), viewer-keys.js (shortcuts), viewer-move.js (the "move all"
+ * tool), history.js (undo), and contours.js (the pure ring geometry the pages use too).
  */
 /* global Konva */
 import {
@@ -32,6 +32,7 @@ import {
 } from "./contours.js";
 import { History } from "./history.js";
 import { onKey } from "./viewer-keys.js";
+import * as move from "./viewer-move.js";
 import { HANDLE_PX, render } from "./viewer-render.js";
 
 const CLOSE_PX = 9; // a click this close to the first vertex closes the polygon
@@ -41,7 +42,7 @@ const HISTORY_LIMIT = 300;
 const COALESCE_MS = 1500;
 const MAX_FREEHAND_POINTS = 400;
 const CLICK_PX = 4; // a smart-tool drag shorter than this on screen is a click, not a box
-const TOOLS = ["polygon", "freehand", "smart", "edit"];
+const TOOLS = ["polygon", "freehand", "smart", "edit", "move"];
 
 // --- the viewer -----------------------------------------------------------------------------
 
@@ -147,6 +148,7 @@ export class Viewer {
   }
 
   _resetHistory() {
+    this._loaded = this.lesions.map(copyLesion); // what the move tool's offset is measured from
     this._history.reset(this._snapshot());
     this._emitHistory();
   }
@@ -290,6 +292,16 @@ export class Viewer {
   cancelDraft() {
     this._draft = null;
     this.redraw();
+  }
+
+  /** Move every lesion by whole pixels, clamped to the image (viewer-move.js); the offset applied. */
+  moveAll(dx, dy, options) {
+    return move.moveAll(this, dx, dy, options);
+  }
+
+  /** [dx, dy] from the drawing last loaded, when the drawing is that one moved; else null. */
+  moveOffset() {
+    return move.offsetFromLoaded(this);
   }
 
   // --- view ---
@@ -508,6 +520,7 @@ export class Viewer {
     const lesionHit = hit?.role === "lesion" ? hit.node.getAttr("lesionIndex") : -1;
     if (this.readOnly) return this._startPan(e, lesionHit);
     if (this.tool === "edit") return this._editDown(e, p, lesionHit);
+    if (this.tool === "move") return move.startDrag(this, e) || this._startPan(e, -2);
     if (!this.drawEnabled) {
       this._emit("warning", { message: "The image is marked normal: untick Normal to draw a lesion." });
       return this._startPan(e, -2);
@@ -661,6 +674,8 @@ export class Viewer {
         this._fitted = false;
         this.stage.batchDraw();
       }
+    } else if (drag?.kind === "move") {
+      move.dragTo(this, e);
     } else if (drag?.kind === "vertex") {
       this.lesions[this.selected].points[this.selectedVertex] = this._clamp([p.x, p.y]);
       drag.moved = true;
@@ -703,6 +718,8 @@ export class Viewer {
       } else {
         this.redraw();
       }
+    } else if (drag.kind === "move") {
+      move.endDrag(this, drag);
     } else if (drag.kind === "freehand") {
       this._finishFreehand();
     } else if (drag.kind === "box") {
@@ -739,7 +756,7 @@ export class Viewer {
     // A double-click on a lesion with a drawing tool picks it for editing; the one-point
     // polygon its first click started is dropped.
     const lesion = this._lesionAt(e);
-    if (this.readOnly || this.tool === "edit" || lesion < 0) return;
+    if (this.readOnly || this.tool === "edit" || this.tool === "move" || lesion < 0) return;
     this._draft = null;
     this.setTool("edit");
     this.select(lesion);
@@ -760,6 +777,7 @@ export class Viewer {
     else if (this.mode === "pin") c = "copy";
     else if (this.readOnly) c = "default";
     else if (this.tool === "edit") c = "pointer";
+    else if (this.tool === "move") c = "move";
     this.el.style.cursor = c;
   }
 }

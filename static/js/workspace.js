@@ -9,7 +9,7 @@ import { centroid, lesionArea } from "./contours.js";
 import { isTextTarget } from "./viewer-keys.js";
 
 const $ = (id) => document.getElementById(id);
-const TOOLS = ["polygon", "freehand", "smart", "edit"];
+const TOOLS = ["polygon", "freehand", "smart", "edit", "move"];
 const LABEL_NAMES = { benign: "Benign", malignant: "Malignant" };
 const DECISIONS = { approved: "Approved", edited_approved: "Edited and approved", returned: "Sent back", reopened: "Reopened" };
 
@@ -86,15 +86,23 @@ export function bindToolbar(viewer) {
     freehand: "Press and trace the outline; release to finish.",
     smart: "Drag a box around a lesion (or click inside it): the server proposes its outline, ready to edit.",
     edit: "Select a lesion; drag a point, click an edge to add one, Alt/Shift-click to remove one.",
+    move: "Drag to move every lesion together, or Shift+arrows (1 px; with Ctrl 10 px).",
   };
+  const signed = (d) => (d > 0 ? `+${d}` : String(d));
   const showHint = () => {
     const hint = $("hint");
-    if (hint) hint.textContent = viewer.readOnly ? "" : hints[viewer.tool];
+    if (!hint) return;
+    let text = viewer.readOnly ? "" : hints[viewer.tool];
+    const offset = viewer.tool === "move" && !viewer.readOnly ? viewer.moveOffset() : null;
+    // The reader lines the drawing up by eye; the offset says how far it now is from the loaded one.
+    if (offset) text += ` Moved ${signed(offset[0])}, ${signed(offset[1])} px.`;
+    hint.textContent = text;
   };
   viewer.on("toolchange", () => (showTool(), showHint()));
   viewer.on("labelchange", showLabel);
   viewer.on("selectionchange", showLabel);
-  viewer.on("change", showLabel);
+  viewer.on("change", () => (showLabel(), viewer.tool === "move" && showHint()));
+  viewer.on("moving", showHint);
   viewer.on("history", ({ canUndo, canRedo }) => {
     if ($("undo")) $("undo").disabled = !canUndo;
     if ($("redo")) $("redo").disabled = !canRedo;
@@ -131,7 +139,7 @@ export function renderLesionList(viewer, { spacing = null, extra = null } = {}) 
         onkeydown: (e) => e.key === "Enter" && viewer.select(i),
       },
       el("span", { class: `swatch ${lesion.label}` }),
-      el("span", { class: "lesion-name" }, `${i + 1}. ${LABEL_NAMES[lesion.label] || lesion.label}`),
+      el("span", { class: "lesion-name" }, `${i + 1}. ${LABEL_NAMES[lesion.label]}`),
       el("span", { class: "lesion-area" }, formatArea(lesion, spacing)),
       extra ? extra(lesion, i) : null),
     ),
@@ -148,7 +156,7 @@ export function renderReviews(reviews, layers, viewer, { focusPin = null } = {})
   const pins = [];
   const items = [];
   for (const review of [...reviews].reverse()) {
-    const remarks = (review.remarks || []).map((r) => {
+    const remarks = review.remarks.map((r) => {
       const lesion = r.lesion != null ? lesionById.get(r.lesion) : null;
       let { x, y } = r;
       if ((x == null || y == null) && lesion) [x, y] = centroid(lesion.points);
@@ -164,11 +172,11 @@ export function renderReviews(reviews, layers, viewer, { focusPin = null } = {})
         n ? el("span", { class: "pin-no" }, String(n)) : null,
         where ? el("span", { class: "muted small" }, `${where}: `) : null, r.text);
     });
-    const when = review.created_at ? new Date(review.created_at).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" }) : "";
+    const when = new Date(review.created_at).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" });
     items.push(el("article", { class: `review review-${review.decision}` },
       el("header", {},
-        el("span", { class: `badge decision-${review.decision}` }, DECISIONS[review.decision] || review.decision),
-        el("span", { class: "muted small" }, ` ${review.reviewer ?? ""} · ${when}`)),
+        el("span", { class: `badge decision-${review.decision}` }, DECISIONS[review.decision]),
+        el("span", { class: "muted small" }, ` ${review.reviewer} · ${when}`)),
       review.comment ? el("p", { class: "review-comment" }, review.comment) : null,
       remarks.length ? el("ol", { class: "remarks" }, remarks) : null));
   }
