@@ -118,7 +118,7 @@ def main() -> int:
         ("generics.py", "get_object"),
         ("workflow.py", "save_draft"),
         ("workflow.py", "_write_lesions"),
-        ("workflow.py", "parse_content"),
+        ("serializers.py", "content"),
     ):
         breakdown(stats, *where, args.saves)
     for key in ("cumulative", "tottime"):
