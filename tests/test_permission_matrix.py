@@ -143,7 +143,7 @@ SELF_REVIEW_CASES = [
 
 
 @pytest.mark.parametrize("source, decision", SELF_REVIEW_CASES)
-def test_a_reviewer_deciding_on_a_layer_they_authored_gets_a_403(source, decision, alice, bob, carol, dave):
+def test_a_reviewer_deciding_on_a_layer_they_authored_gets_a_403(source, decision, alice, carol, dave):
     """dave authored a layer (drawn, imported or edited as reviewer) of alice's submitted image: 403, no change."""
     image = SELF_REVIEW_WORLDS[source](alice=alice, carol=carol, dave=dave)
     client = APIClient()
