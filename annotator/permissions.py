@@ -77,13 +77,17 @@ def image_rule(user, action: str) -> Q | None:
             if action in (VIEW, ANNOTATE):
                 clauses.append(Q(annotator=user))
         elif role == REVIEWER:
-            # Never a reader of it: neither the assigned annotator nor the author of any of its
-            # layers, whatever the layer's source (drawn here, imported as their draft, or their
-            # own earlier edit as a reviewer).
-            authored = MaskLayer.objects.filter(author=user)
-            not_mine = ~Q(annotator=user) & ~Q(pk__in=authored.values("image_id"))
             # Whether the image is in a reviewable status is the workflow's question, not this one.
-            clauses.append(Q(status__in=REVIEWER_VISIBLE) & not_mine)
+            visible = Q(status__in=REVIEWER_VISIBLE)
+            if action == VIEW:
+                # Seeing one's own work is harmless; a decision on it is refused (403), not hidden.
+                clauses.append(visible)
+            else:
+                # Never a reader of it: neither the assigned annotator nor the author of any of its
+                # layers, whatever the layer's source (drawn here, imported as their draft, or
+                # their own earlier edit as a reviewer).
+                authored = MaskLayer.objects.filter(author=user)
+                clauses.append(visible & ~Q(annotator=user) & ~Q(pk__in=authored.values("image_id")))
     if not clauses:
         return None
     combined = clauses[0]

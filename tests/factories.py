@@ -1,4 +1,10 @@
-"""Named test users and small images, in one place (alice draws, bob reviews, carol curates)."""
+"""Named test users and small images, in one place.
+
+alice annotates, bob reviews, carol curates, dave both annotates and reviews, erin is another
+annotator (a stranger to alice's images) and root is the superuser (the admin role). Tests take
+them as fixtures from ``tests/conftest.py``; the functions here are for code that runs outside a
+fixture (the browser tests, module-level setups).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from annotator import workflow
-from annotator.models import Image, ImageData, Patient
+from annotator.models import Image, ImageData, MaskLayer, Patient, Status
 from annotator.permissions import ANNOTATOR, CURATOR, REVIEWER
 
 PASSWORD = "correct-horse-battery"
@@ -36,6 +42,19 @@ def bob():
 
 def carol():
     return make_user("carol", CURATOR)
+
+
+def dave():
+    return make_user("dave", ANNOTATOR, REVIEWER)
+
+
+def erin():
+    return make_user("erin", ANNOTATOR)
+
+
+def admin():
+    # Not "admin": pytest-django's admin_user fixture takes that name.
+    return make_user("root", superuser=True)
 
 
 def png_bytes(width: int = 96, height: int = 64, seed: int = 0) -> bytes:
@@ -95,3 +114,80 @@ def submitted_image(annotator, name: str = "AAAA_000.png", **kw) -> Image:
     workflow.submit(layer_id=layer.pk, user=annotator)
     image.refresh_from_db()
     return image
+
+
+def image_in(status: str, *, annotator, reviewer, name: str = "AAAA_000.png") -> Image:
+    """An image of ``annotator``'s brought to ``status`` through the workflow itself.
+
+    Drafts hold one benign square; ``reviewer`` sends back (returned) or approves (approved).
+    """
+    image = make_image(name, annotator=annotator)
+    if status == Status.NEW:
+        return image
+    layer = workflow.start(image_id=image.pk, user=annotator)
+    layer = workflow.save_draft(
+        layer_id=layer.pk, user=annotator, content=content(("benign", SQUARE)), expected_version=layer.version
+    )
+    if status != Status.DRAFT:
+        workflow.submit(layer_id=layer.pk, user=annotator)
+        if status == Status.RETURNED:
+            workflow.send_back(image_id=image.pk, user=reviewer, comment="redo")
+        elif status == Status.APPROVED:
+            workflow.approve(image_id=image.pk, user=reviewer)
+    image.refresh_from_db()
+    if image.status != status:
+        raise ValueError(f"cannot bring an image to {status!r} (it is {image.status})")
+    return image
+
+
+# --- self-review worlds -------------------------------------------------------------------------
+# dave annotates and reviews. Each world ends with a submitted image of alice's (assigned to her)
+# that holds a layer dave authored, one per layer source; dave must not review it (issue 7, defect 3).
+
+
+def dave_drew_then_was_reassigned(*, alice, carol, dave) -> Image:
+    """dave drew a draft; a curator handed the image to alice, who submitted it."""
+    image = make_image("DRAW_000.png", annotator=dave)
+    layer = workflow.start(image_id=image.pk, user=dave)
+    workflow.save_draft(
+        layer_id=layer.pk, user=dave, content=content(("benign", SQUARE)), expected_version=layer.version
+    )
+    workflow.assign(image_ids=[image.pk], annotator=alice, user=carol)
+    workflow.submit(layer_id=image.layers.get(status=Status.DRAFT).pk, user=alice)
+    image.refresh_from_db()
+    return image
+
+
+def dave_imported_then_was_reassigned(*, alice, carol, dave) -> Image:
+    """A mask imported as dave's draft, submitted by him; then a curator reassigned the image to alice."""
+    image = make_image("IMPT_000.png")
+    layer = workflow.create_imported(
+        image=image,
+        content=content(("malignant", SQUARE)),
+        as_status=Status.DRAFT,
+        author=None,
+        annotator=dave,
+        actor=carol,
+    )
+    workflow.submit(layer_id=layer.pk, user=dave)
+    workflow.assign(image_ids=[image.pk], annotator=alice, user=carol)
+    image.refresh_from_db()
+    return image
+
+
+def dave_edited_it_as_reviewer(*, alice, carol, dave) -> Image:
+    """dave edited and approved alice's drawing; a curator reopened it and alice resubmitted."""
+    image = submitted_image(alice, "EDIT_000.png")
+    workflow.edit_and_approve(image_id=image.pk, user=dave, content=content(("benign", TRIANGLE)))
+    workflow.reopen(image_id=image.pk, user=carol, reason="second opinion")
+    layer = workflow.start(image_id=image.pk, user=alice)
+    workflow.submit(layer_id=layer.pk, user=alice)
+    image.refresh_from_db()
+    return image
+
+
+SELF_REVIEW_WORLDS = {
+    MaskLayer.Source.DRAWN: dave_drew_then_was_reassigned,
+    MaskLayer.Source.IMPORTED: dave_imported_then_was_reassigned,
+    MaskLayer.Source.REVIEWER_EDIT: dave_edited_it_as_reviewer,
+}

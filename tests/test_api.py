@@ -11,25 +11,10 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotator.models import AuditEvent, Image, MaskLayer, Review, Status
-from annotator.permissions import ANNOTATOR, CURATOR, REVIEWER
+from annotator.permissions import ANNOTATOR, REVIEWER
 from tests.factories import SQUARE, TRIANGLE, make_image, make_user, png_bytes, submitted_image
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def alice():
-    return make_user("alice", ANNOTATOR)
-
-
-@pytest.fixture
-def bob():
-    return make_user("bob", REVIEWER)
-
-
-@pytest.fixture
-def carol():
-    return make_user("carol", CURATOR)
 
 
 def client_for(user) -> APIClient:

@@ -15,8 +15,7 @@ from rest_framework.test import APIClient
 
 from annotator import workflow
 from annotator.models import AuditEvent, Image, ImageData, Lesion, MaskLayer, Remark, Review
-from annotator.permissions import ANNOTATOR, CURATOR, REVIEWER
-from tests.factories import SQUARE, content, make_image, make_user, png_bytes, submitted_image
+from tests.factories import SQUARE, content, make_image, png_bytes, submitted_image
 
 pytestmark = pytest.mark.django_db
 
@@ -59,11 +58,7 @@ class World:
 
 
 @pytest.fixture
-def world() -> World:
-    alice = make_user("alice", ANNOTATOR)
-    bob = make_user("bob", REVIEWER)
-    carol = make_user("carol", CURATOR)
-    dave = make_user("dave", ANNOTATOR, REVIEWER)
+def world(alice, bob, carol, dave) -> World:
     draft = make_image("DRAF_000.png", annotator=alice)
     layer = workflow.start(image_id=draft.pk, user=alice)
     layer = workflow.save_draft(

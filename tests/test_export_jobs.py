@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from rq import SimpleWorker
 
 from annotator import workflow
-from annotator.permissions import ANNOTATOR, CURATOR, REVIEWER
+from annotator.permissions import ANNOTATOR
 from curator import jobs
 from curator.models import ExportChunk, ExportJob
 from tests.factories import make_user, submitted_image
@@ -32,9 +32,7 @@ def run_worker(queue) -> None:
 
 
 @pytest.fixture
-def approved_images():
-    alice = make_user("alice", ANNOTATOR)
-    bob = make_user("bob", REVIEWER)
+def approved_images(alice, bob):
     images = [submitted_image(alice, f"JOBS_{i:03d}.png") for i in range(3)]
     for image in images:
         workflow.approve(image_id=image.pk, user=bob)
@@ -42,9 +40,8 @@ def approved_images():
 
 
 def test_a_job_exports_in_the_background_and_its_zip_downloads(
-    queue, approved_images, django_capture_on_commit_callbacks
+    queue, approved_images, django_capture_on_commit_callbacks, carol
 ):
-    carol = make_user("carol", CURATOR)
     api = APIClient()
     api.force_authenticate(carol)
     with django_capture_on_commit_callbacks(execute=True):
@@ -63,9 +60,7 @@ def test_a_job_exports_in_the_background_and_its_zip_downloads(
         ]
 
 
-def test_a_failed_job_says_why(queue, approved_images, monkeypatch, django_capture_on_commit_callbacks):
-    carol = make_user("carol", CURATOR)
-
+def test_a_failed_job_says_why(queue, approved_images, monkeypatch, django_capture_on_commit_callbacks, carol):
     def broken(*args, **kwargs):
         raise OSError("disk full")
         yield b""
@@ -79,8 +74,7 @@ def test_a_failed_job_says_why(queue, approved_images, monkeypatch, django_captu
     assert not ExportChunk.objects.filter(job=job).exists()
 
 
-def test_a_job_whose_worker_vanished_is_reported_failed(approved_images):
-    carol = make_user("carol", CURATOR)
+def test_a_job_whose_worker_vanished_is_reported_failed(approved_images, carol):
     job = ExportJob.objects.create(created_by=carol, status=ExportJob.Status.RUNNING)
     cache.set(jobs._progress_key(job.pk), {"done": 1, "total": 3, "at": time.time() - jobs.STALE_AFTER_S - 5})
     state = jobs.state(job)
@@ -89,8 +83,7 @@ def test_a_job_whose_worker_vanished_is_reported_failed(approved_images):
     assert job.status == ExportJob.Status.FAILED
 
 
-def test_progress_is_reported_while_running(approved_images):
-    carol = make_user("carol", CURATOR)
+def test_progress_is_reported_while_running(approved_images, carol):
     job = ExportJob.objects.create(created_by=carol, status=ExportJob.Status.RUNNING)
     cache.set(jobs._progress_key(job.pk), {"done": 1, "total": 4, "at": time.time()})
     assert jobs.state(job)["percent"] == 25
@@ -104,8 +97,7 @@ def test_only_curators_use_export_jobs(approved_images):
     assert not ExportJob.objects.exists()
 
 
-def test_download_of_an_unfinished_job_is_refused():
-    carol = make_user("carol", CURATOR)
+def test_download_of_an_unfinished_job_is_refused(carol):
     job = ExportJob.objects.create(created_by=carol)
     api = APIClient()
     api.force_authenticate(carol)

@@ -6,10 +6,8 @@ import zipfile
 import pytest
 from rest_framework.test import APIClient
 
-from annotator import workflow
-from annotator.models import Image, MaskLayer, Review
-from annotator.permissions import ANNOTATOR, CURATOR, REVIEWER
-from tests.factories import SQUARE, content, make_image, make_user, png_bytes, submitted_image
+from annotator.models import Image, MaskLayer, Review, Status
+from tests.factories import SELF_REVIEW_WORLDS, png_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -17,26 +15,18 @@ ROLES = ("owner", "stranger", "reviewer", "curator", "admin", "anonymous")
 
 
 @pytest.fixture
-def world():
-    users = {
-        "owner": make_user("alice", ANNOTATOR),
-        "stranger": make_user("erin", ANNOTATOR),
-        "reviewer": make_user("bob", REVIEWER),
-        "curator": make_user("carol", CURATOR),
-        "admin": make_user("root", superuser=True),
-        "anonymous": None,
+def world(alice, erin, bob, carol, admin, image_in):
+    """alice's images in each status (bob reviews), and the users by role; erin is another annotator."""
+    users = {"owner": alice, "stranger": erin, "reviewer": bob, "curator": carol, "admin": admin, "anonymous": None}
+    draft = image_in("draft", "DRAF_000.png")
+    return {
+        "users": users,
+        "new": image_in("new", "NEWW_000.png"),
+        "draft": draft,
+        "layer": draft.layers.get(),
+        "submitted": image_in("submitted", "SUBM_000.png"),
+        "approved": image_in("approved", "APPR_000.png"),
     }
-    owner = users["owner"]
-    new = make_image("NEWW_000.png", annotator=owner)
-    draft = make_image("DRAF_000.png", annotator=owner)
-    layer = workflow.start(image_id=draft.pk, user=owner)
-    layer = workflow.save_draft(
-        layer_id=layer.pk, user=owner, content=content(("benign", SQUARE)), expected_version=layer.version
-    )
-    submitted = submitted_image(owner, "SUBM_000.png")
-    approved = submitted_image(owner, "APPR_000.png")
-    workflow.approve(image_id=approved.pk, user=make_user("zed", REVIEWER))
-    return {"users": users, "new": new, "draft": draft, "layer": layer, "submitted": submitted, "approved": approved}
 
 
 def zip_upload() -> io.BytesIO:
@@ -135,3 +125,33 @@ def test_lists_leak_nothing(world, role):
     for status in ("new", "draft", "submitted", "approved"):
         filtered = {row["name"] for row in client.get(f"/api/images/?status={status}").json()["results"]}
         assert filtered <= VISIBLE[role]
+
+
+# --- a reviewer who authored any layer of an image is refused over the API, never with a 500 ----
+
+DECISIONS = {
+    "approve": ("approve/", {}),
+    "send back": ("send-back/", {"comment": "mine"}),
+    "edit and approve": ("edit-approve/", {"layer": {"is_normal": True}}),
+}
+SELF_REVIEW_CASES = [
+    pytest.param(source, decision, id=f"{decision}-{source}")
+    for source in ("drawn", "imported", "reviewer_edit")
+    for decision in DECISIONS
+]
+
+
+@pytest.mark.parametrize("source, decision", SELF_REVIEW_CASES)
+def test_a_reviewer_deciding_on_a_layer_they_authored_gets_a_403(source, decision, alice, carol, dave):
+    """dave authored a layer (drawn, imported or edited as reviewer) of alice's submitted image: 403, no change."""
+    image = SELF_REVIEW_WORLDS[source](alice=alice, carol=carol, dave=dave)
+    client = APIClient()
+    client.raise_request_exception = False  # a 500 must show as a 500, not as the server's exception
+    client.force_authenticate(dave)
+    path, body = DECISIONS[decision]
+    reviews = Review.objects.count()
+    response = client.post(f"/api/images/{image.pk}/{path}", body, format="json")
+    assert response.status_code == 403, response.content[:300]
+    assert response.json()["code"] == "not_allowed"
+    image.refresh_from_db()
+    assert image.status == Status.SUBMITTED and Review.objects.count() == reviews

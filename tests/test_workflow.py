@@ -5,46 +5,38 @@ from django.db import IntegrityError, transaction
 
 from annotator import workflow
 from annotator.models import AuditEvent, Image, LayerStatus, MaskLayer, Review, Status
-from annotator.permissions import ANNOTATOR, CURATOR, REVIEWER
 from annotator.serializers import LayerContentInput
-from tests.factories import SQUARE, TRIANGLE, content, make_image, make_user, submitted_image
+from tests.factories import SQUARE, TRIANGLE, content, make_image, submitted_image
 
 pytestmark = pytest.mark.django_db
 
+REFUSED = "refused"  # a WorkflowError, and nothing changes (a reviewer does not even see new or draft images)
+RESUMED = "resumed"  # start on one's own draft returns that draft: no transition, no event
+NO_LAYER = "no layer"  # a new image has no layer to save or submit: there is nothing to call it on
 
-@pytest.fixture
-def users():
-    return {
-        "alice": make_user("alice", ANNOTATOR),
-        "bob": make_user("bob", REVIEWER),
-        "carol": make_user("carol", CURATOR),
-        "dave": make_user("dave", ANNOTATOR, REVIEWER),
-    }
-
-
-def image_in(status: str, users, name: str = "AAAA_000.png") -> Image:
-    """An image brought to ``status`` through the workflow itself."""
-    alice, bob = users["alice"], users["bob"]
-    image = make_image(name, annotator=alice)
-    if status == Status.NEW:
-        return image
-    layer = workflow.start(image_id=image.pk, user=alice)
-    layer = workflow.save_draft(
-        layer_id=layer.pk, user=alice, content=content(("benign", SQUARE)), expected_version=layer.version
-    )
-    if status != Status.DRAFT:
-        workflow.submit(layer_id=layer.pk, user=alice)
-        if status == Status.RETURNED:
-            workflow.send_back(image_id=image.pk, user=bob, comment="redo")
-        elif status == Status.APPROVED:
-            workflow.approve(image_id=image.pk, user=bob)
-    image.refresh_from_db()
-    assert image.status == status
-    return image
+# What each action does from each status, written out by hand rather than read from
+# workflow.TRANSITIONS, so that a wrong change to that table fails here. A status is where the
+# image ends up after the action succeeds.
+STATUSES = ("new", "draft", "submitted", "returned", "approved")
+# fmt: off
+EXPECTED = {
+    #                     new        draft        submitted    returned   approved
+    "start":            ("draft",   RESUMED,     REFUSED,     "draft",   REFUSED),
+    "save_draft":       (NO_LAYER,  "draft",     REFUSED,     REFUSED,   REFUSED),
+    "submit":           (NO_LAYER,  "submitted", REFUSED,     REFUSED,   REFUSED),
+    "approve":          (REFUSED,   REFUSED,     "approved",  REFUSED,   REFUSED),
+    "edit_and_approve": (REFUSED,   REFUSED,     "approved",  REFUSED,   REFUSED),
+    "send_back":        (REFUSED,   REFUSED,     "returned",  REFUSED,   REFUSED),
+    "reopen":           (REFUSED,   REFUSED,     REFUSED,     REFUSED,   "returned"),
+}
+# fmt: on
+CASES = [
+    (action, status, outcome) for action, row in EXPECTED.items() for status, outcome in zip(STATUSES, row, strict=True)
+]
 
 
-def run(action: str, image: Image, users):
-    alice, bob, carol = users["alice"], users["bob"], users["carol"]
+def run(action: str, image: Image, alice, bob, carol):
+    """``action`` on ``image`` by the user entitled to it (so only the status can refuse it)."""
     layer = MaskLayer.objects.filter(image=image).order_by("-revision").first()
     if action == "start":
         return workflow.start(image_id=image.pk, user=alice)
@@ -65,41 +57,46 @@ def run(action: str, image: Image, users):
     raise AssertionError(action)
 
 
-CASES = [(action, status) for action in workflow.TRANSITIONS for status in Status.values]
+def test_the_expected_table_covers_every_action_and_status():
+    """A new action or status cannot go untested: the table above must grow with it."""
+    assert set(EXPECTED) == set(workflow.TRANSITIONS)
+    assert set(STATUSES) == set(Status.values)
 
 
-@pytest.mark.parametrize("action, status", CASES, ids=[f"{a}-from-{s}" for a, s in CASES])
-def test_transition_table_is_enforced(action, status, users):
-    """Every action succeeds from the statuses the table allows and fails, changing nothing, from the rest."""
-    image = image_in(status, users)
-    allowed_from, to = workflow.TRANSITIONS[action]
+@pytest.mark.parametrize("action, status, outcome", CASES, ids=[f"{a}-from-{s}" for a, s, _ in CASES])
+def test_transition_table_is_enforced(action, status, outcome, image_in, alice, bob, carol):
+    """Every action leads where the table says from the statuses it allows, and changes nothing from the rest."""
+    image = image_in(status)
+    layers_before = list(MaskLayer.objects.filter(image=image).order_by("id").values("id", "status", "version"))
     events_before = AuditEvent.objects.count()
-    if action == "start" and status == Status.DRAFT:
-        # Reopening one's own draft resumes it: same layer, no transition, no event.
-        assert run(action, image, users) == image.layers.get()
-        assert AuditEvent.objects.count() == events_before
+    if outcome == NO_LAYER:
+        assert not image.layers.exists()
         return
-    if action in ("save_draft", "submit") and not image.layers.exists():
-        # A new image has no layer to save or submit: there is nothing to call it on.
-        assert status not in allowed_from
-        return
-    if status in allowed_from:
-        run(action, image, users)
-        image.refresh_from_db()
-        assert image.status == to
-        assert AuditEvent.objects.count() == events_before + 1
-    else:
-        layers_before = list(MaskLayer.objects.filter(image=image).values("id", "status", "version"))
-        with pytest.raises(workflow.WorkflowError):
-            run(action, image, users)
+    if outcome == RESUMED:
+        assert run(action, image, alice, bob, carol) == image.layers.get()
         image.refresh_from_db()
         assert image.status == status
-        assert list(MaskLayer.objects.filter(image=image).values("id", "status", "version")) == layers_before
         assert AuditEvent.objects.count() == events_before
+        return
+    if outcome == REFUSED:
+        with pytest.raises(workflow.WorkflowError):
+            run(action, image, alice, bob, carol)
+        image.refresh_from_db()
+        assert image.status == status
+        assert list(MaskLayer.objects.filter(image=image).order_by("id").values("id", "status", "version")) == (
+            layers_before
+        )
+        assert AuditEvent.objects.count() == events_before
+        return
+    run(action, image, alice, bob, carol)
+    image.refresh_from_db()
+    assert image.status == outcome
+    assert AuditEvent.objects.count() == events_before + 1
+    event = AuditEvent.objects.order_by("-id").first()
+    assert (event.action, event.from_status, event.to_status) == (action, status, outcome)
 
 
-def test_reviewer_cannot_approve_own_annotation(users):
-    dave = users["dave"]
+def test_reviewer_cannot_approve_own_annotation(dave):
     image = submitted_image(dave)
     with pytest.raises(workflow.NotAllowed):
         workflow.approve(image_id=image.pk, user=dave)
@@ -108,35 +105,34 @@ def test_reviewer_cannot_approve_own_annotation(users):
     assert Image.objects.get(pk=image.pk).status == Status.SUBMITTED
 
 
-def test_database_refuses_a_self_review_row(users):
-    image = submitted_image(users["dave"])
+def test_database_refuses_a_self_review_row(dave):
+    image = submitted_image(dave)
     layer = image.layers.get()
     with pytest.raises(IntegrityError), transaction.atomic():
         Review.objects.create(
-            image=image, layer=layer, reviewer=users["dave"], annotator=users["dave"], decision=Review.Decision.APPROVED
+            image=image, layer=layer, reviewer=dave, annotator=dave, decision=Review.Decision.APPROVED
         )
 
 
-def test_database_allows_one_open_layer_per_image(users):
-    image = image_in(Status.DRAFT, users)
+def test_database_allows_one_open_layer_per_image(alice, image_in):
+    image = image_in(Status.DRAFT)
     with pytest.raises(IntegrityError), transaction.atomic():
-        MaskLayer.objects.create(image=image, author=users["alice"], revision=9, status=LayerStatus.DRAFT)
+        MaskLayer.objects.create(image=image, author=alice, revision=9, status=LayerStatus.DRAFT)
 
 
-def test_only_the_assigned_annotator_edits_a_draft(users):
-    image = image_in(Status.DRAFT, users)
+def test_only_the_assigned_annotator_edits_a_draft(bob, carol, erin, image_in):
+    image = image_in(Status.DRAFT)
     layer = image.layers.get()
-    other = make_user("erin", ANNOTATOR)
-    for intruder in (other, users["bob"], users["carol"]):
+    other = erin
+    for intruder in (other, bob, carol):
         with pytest.raises(workflow.NotAllowed):
             workflow.save_draft(layer_id=layer.pk, user=intruder, content=content(), expected_version=layer.version)
     with pytest.raises(workflow.NotAllowed):
         workflow.start(image_id=image.pk, user=other)
 
 
-def test_stale_save_is_refused_and_changes_nothing(users):
-    alice = users["alice"]
-    image = image_in(Status.DRAFT, users)
+def test_stale_save_is_refused_and_changes_nothing(alice, image_in):
+    image = image_in(Status.DRAFT)
     layer = image.layers.get()
     current = layer.version
     with pytest.raises(workflow.StaleVersion) as e:
@@ -149,9 +145,8 @@ def test_stale_save_is_refused_and_changes_nothing(users):
     assert [les.label for les in layer.lesions.all()] == ["benign"]
 
 
-def test_save_bumps_the_version_and_replaces_the_lesions(users):
-    alice = users["alice"]
-    image = image_in(Status.DRAFT, users)
+def test_save_bumps_the_version_and_replaces_the_lesions(alice, image_in):
+    image = image_in(Status.DRAFT)
     layer = image.layers.get()
     saved = workflow.save_draft(
         layer_id=layer.pk,
@@ -170,17 +165,16 @@ def test_save_bumps_the_version_and_replaces_the_lesions(users):
     assert saved.lesions.get(index=1).area_px == 31 * 31
 
 
-def test_a_submitted_layer_is_immutable(users):
-    image = image_in(Status.SUBMITTED, users)
+def test_a_submitted_layer_is_immutable(alice, image_in):
+    image = image_in(Status.SUBMITTED)
     layer = image.layers.get()
     with pytest.raises(workflow.WorkflowError):
-        workflow.save_draft(layer_id=layer.pk, user=users["alice"], content=content(), expected_version=layer.version)
+        workflow.save_draft(layer_id=layer.pk, user=alice, content=content(), expected_version=layer.version)
     assert layer.lesions.count() == 1
 
 
-def test_rework_after_send_back_creates_a_new_revision_from_the_returned_one(users):
-    alice = users["alice"]
-    image = image_in(Status.RETURNED, users)
+def test_rework_after_send_back_creates_a_new_revision_from_the_returned_one(alice, image_in):
+    image = image_in(Status.RETURNED)
     returned = image.layers.get()
     draft = workflow.start(image_id=image.pk, user=alice)
     assert draft.revision == returned.revision + 1 and draft.based_on_id == returned.pk
@@ -189,9 +183,8 @@ def test_rework_after_send_back_creates_a_new_revision_from_the_returned_one(use
     assert returned.status == LayerStatus.RETURNED
 
 
-def test_the_loop_repeats_until_approval(users):
-    alice, bob = users["alice"], users["bob"]
-    image = image_in(Status.SUBMITTED, users)
+def test_the_loop_repeats_until_approval(alice, bob, image_in):
+    image = image_in(Status.SUBMITTED)
     for round_ in range(3):
         workflow.send_back(image_id=image.pk, user=bob, comment=f"round {round_}")
         layer = workflow.start(image_id=image.pk, user=alice)
@@ -207,23 +200,22 @@ def test_the_loop_repeats_until_approval(users):
     assert image.layers.count() == 4, "every layer ever submitted is kept"
 
 
-def test_edit_and_approve_makes_the_reviewers_layer_the_consensus(users):
-    image = image_in(Status.SUBMITTED, users)
+def test_edit_and_approve_makes_the_reviewers_layer_the_consensus(bob, image_in):
+    image = image_in(Status.SUBMITTED)
     submitted = image.layers.get()
     review = workflow.edit_and_approve(
-        image_id=image.pk, user=users["bob"], content=content(("malignant", TRIANGLE), doppler=True)
+        image_id=image.pk, user=bob, content=content(("malignant", TRIANGLE), doppler=True)
     )
     image.refresh_from_db()
     assert review.decision == Review.Decision.EDITED_APPROVED
-    assert image.consensus.author == users["bob"] and image.consensus.source == MaskLayer.Source.REVIEWER_EDIT
+    assert image.consensus.author == bob and image.consensus.source == MaskLayer.Source.REVIEWER_EDIT
     assert image.consensus.based_on == submitted
     assert image.doppler is True
     submitted.refresh_from_db()
     assert submitted.status == LayerStatus.SUPERSEDED and submitted.lesions.count() == 1
 
 
-def test_approval_copies_the_flags_to_the_image(users):
-    alice = users["alice"]
+def test_approval_copies_the_flags_to_the_image(alice, bob):
     image = make_image(annotator=alice)
     layer = workflow.start(image_id=image.pk, user=alice)
     layer = workflow.save_draft(
@@ -233,13 +225,12 @@ def test_approval_copies_the_flags_to_the_image(users):
         expected_version=layer.version,
     )
     workflow.submit(layer_id=layer.pk, user=alice)
-    workflow.approve(image_id=image.pk, user=users["bob"])
+    workflow.approve(image_id=image.pk, user=bob)
     image.refresh_from_db()
     assert (image.doppler, image.marks, image.combined) == (False, True, True)
 
 
-def test_submit_needs_a_lesion_or_normal(users):
-    alice = users["alice"]
+def test_submit_needs_a_lesion_or_normal(alice):
     image = make_image(annotator=alice)
     layer = workflow.start(image_id=image.pk, user=alice)
     with pytest.raises(workflow.InvalidContent):
@@ -254,18 +245,18 @@ def test_normal_with_lesions_is_refused():
         LayerContentInput(data=data, context={"image": image}).is_valid()
 
 
-def test_send_back_needs_a_comment(users):
-    image = image_in(Status.SUBMITTED, users)
+def test_send_back_needs_a_comment(bob, image_in):
+    image = image_in(Status.SUBMITTED)
     with pytest.raises(workflow.InvalidContent):
-        workflow.send_back(image_id=image.pk, user=users["bob"], comment="   ")
+        workflow.send_back(image_id=image.pk, user=bob, comment="   ")
 
 
-def test_send_back_keeps_remarks_pinned_to_points_and_lesions(users):
-    image = image_in(Status.SUBMITTED, users)
+def test_send_back_keeps_remarks_pinned_to_points_and_lesions(bob, image_in):
+    image = image_in(Status.SUBMITTED)
     lesion = image.layers.get().lesions.get()
     review = workflow.send_back(
         image_id=image.pk,
-        user=users["bob"],
+        user=bob,
         comment="see pins",
         remarks=[
             workflow.RemarkContent(x=12, y=20, text="margin"),
@@ -278,14 +269,14 @@ def test_send_back_keeps_remarks_pinned_to_points_and_lesions(users):
     ]
 
 
-def test_a_remark_on_a_lesion_of_another_layer_is_refused_and_nothing_is_sent_back(users):
-    image = image_in(Status.SUBMITTED, users)
-    other = image_in(Status.SUBMITTED, users, name="CCCC_000.png")
+def test_a_remark_on_a_lesion_of_another_layer_is_refused_and_nothing_is_sent_back(bob, image_in):
+    image = image_in(Status.SUBMITTED)
+    other = image_in(Status.SUBMITTED, "CCCC_000.png")
     foreign = other.layers.get().lesions.get()
     with pytest.raises(workflow.InvalidContent):
         workflow.send_back(
             image_id=image.pk,
-            user=users["bob"],
+            user=bob,
             comment="x",
             remarks=[workflow.RemarkContent(lesion_id=foreign.pk, text="t")],
         )
@@ -293,48 +284,47 @@ def test_a_remark_on_a_lesion_of_another_layer_is_refused_and_nothing_is_sent_ba
     assert image.status == Status.SUBMITTED and not Review.objects.exists()
 
 
-def test_reopen_needs_a_curator_and_a_reason(users):
-    image = image_in(Status.APPROVED, users)
+def test_reopen_needs_a_curator_and_a_reason(alice, bob, carol, image_in):
+    image = image_in(Status.APPROVED)
     with pytest.raises(workflow.NotAllowed):
-        workflow.reopen(image_id=image.pk, user=users["bob"], reason="x")
+        workflow.reopen(image_id=image.pk, user=bob, reason="x")
     with pytest.raises(workflow.InvalidContent):
-        workflow.reopen(image_id=image.pk, user=users["carol"], reason="")
-    workflow.reopen(image_id=image.pk, user=users["carol"], reason="BI-RADS re-read")
+        workflow.reopen(image_id=image.pk, user=carol, reason="")
+    workflow.reopen(image_id=image.pk, user=carol, reason="BI-RADS re-read")
     image.refresh_from_db()
     assert image.status == Status.RETURNED and image.consensus is None
-    draft = workflow.start(image_id=image.pk, user=users["alice"])
+    draft = workflow.start(image_id=image.pk, user=alice)
     assert draft.lesions.count() == 1
 
 
-def test_an_approved_image_is_locked(users):
-    image = image_in(Status.APPROVED, users)
+def test_an_approved_image_is_locked(alice, image_in):
+    image = image_in(Status.APPROVED)
     layer = image.consensus
     with pytest.raises(workflow.WorkflowError):
-        workflow.save_draft(layer_id=layer.pk, user=users["alice"], content=content(), expected_version=layer.version)
+        workflow.save_draft(layer_id=layer.pk, user=alice, content=content(), expected_version=layer.version)
     with pytest.raises(workflow.InvalidTransition):
-        workflow.start(image_id=image.pk, user=users["alice"])
+        workflow.start(image_id=image.pk, user=alice)
 
 
-def test_reassigning_a_draft_hands_it_over_without_losing_it(users):
-    image = image_in(Status.DRAFT, users)
-    erin = make_user("erin", ANNOTATOR)
-    workflow.assign(image_ids=[image.pk], annotator=erin, user=users["carol"])
+def test_reassigning_a_draft_hands_it_over_without_losing_it(carol, erin, image_in):
+    image = image_in(Status.DRAFT)
+    workflow.assign(image_ids=[image.pk], annotator=erin, user=carol)
     old, new = image.layers.order_by("revision")
     assert old.status == LayerStatus.SUPERSEDED and new.author == erin and new.status == LayerStatus.DRAFT
     assert new.lesions.count() == 1
     assert workflow.start(image_id=image.pk, user=erin) == new
 
 
-def test_assign_refuses_non_curators_and_non_annotators(users):
+def test_assign_refuses_non_curators_and_non_annotators(alice, bob, carol):
     image = make_image()
     with pytest.raises(workflow.NotAllowed):
-        workflow.assign(image_ids=[image.pk], annotator=users["alice"], user=users["alice"])
+        workflow.assign(image_ids=[image.pk], annotator=alice, user=alice)
     with pytest.raises(workflow.InvalidContent):
-        workflow.assign(image_ids=[image.pk], annotator=users["bob"], user=users["carol"])
+        workflow.assign(image_ids=[image.pk], annotator=bob, user=carol)
 
 
-def test_every_transition_is_audited_with_actor_and_statuses(users):
-    image = image_in(Status.APPROVED, users)
+def test_every_transition_is_audited_with_actor_and_statuses(alice, bob, image_in):
+    image = image_in(Status.APPROVED)
     events = list(
         AuditEvent.objects.filter(image=image)
         .order_by("id")
@@ -348,20 +338,20 @@ def test_every_transition_is_audited_with_actor_and_statuses(users):
     ]
 
 
-def test_reader_agreement_is_measured_on_approval(users):
+def test_reader_agreement_is_measured_on_approval(alice, bob, image_in):
     from annotator import selectors
 
-    unchanged = image_in(Status.SUBMITTED, users)
-    workflow.approve(image_id=unchanged.pk, user=users["bob"])
-    edited = make_image("AAAA_001.png", annotator=users["alice"])
-    layer = workflow.start(image_id=edited.pk, user=users["alice"])
+    unchanged = image_in(Status.SUBMITTED)
+    workflow.approve(image_id=unchanged.pk, user=bob)
+    edited = make_image("AAAA_001.png", annotator=alice)
+    layer = workflow.start(image_id=edited.pk, user=alice)
     square = [[10, 10], [29, 10], [29, 29], [10, 29]]  # 400 px
     layer = workflow.save_draft(
-        layer_id=layer.pk, user=users["alice"], content=content(("benign", square)), expected_version=layer.version
+        layer_id=layer.pk, user=alice, content=content(("benign", square)), expected_version=layer.version
     )
-    workflow.submit(layer_id=layer.pk, user=users["alice"])
+    workflow.submit(layer_id=layer.pk, user=alice)
     half = [[10, 10], [29, 10], [29, 19], [10, 19]]  # its top 200 px
-    review = workflow.edit_and_approve(image_id=edited.pk, user=users["bob"], content=content(("benign", half)))
+    review = workflow.edit_and_approve(image_id=edited.pk, user=bob, content=content(("benign", half)))
     assert review.dice == round(2 * 200 / (400 + 200), 4)
     assert selectors.agreement() == {
         "approved_unchanged": 1,
