@@ -110,3 +110,41 @@ def test_no_patient_identifier_or_pixels_reach_the_logs(sample_dir, tmp_path, ca
     for code in ("CODE", "KIFO", "SECH"):
         assert code not in text
     assert "PNG" not in text and "\\x89" not in text
+
+
+def _deployed_setting(name: str, **env) -> str:
+    """A setting's value as a DEBUG=0 server would load it."""
+    values = {"DEBUG": "0", "SECRET_KEY": "k" * 50, "ALLOWED_HOSTS": "busreview.example.org", **env}
+    result = subprocess.run(
+        [sys.executable, "-c", f"import busreview.settings as s; print(getattr(s, {name!r}, None))"],
+        cwd=ROOT,
+        env=server_env(**values),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_forwarded_proto_is_not_trusted_without_a_configured_proxy():
+    assert _deployed_setting("SECURE_PROXY_SSL_HEADER") == "None"
+    assert _deployed_setting("SECURE_PROXY_SSL_HEADER", TRUSTED_PROXY_COUNT="0") == "None"
+
+
+def test_forwarded_proto_is_trusted_behind_a_configured_proxy():
+    assert (
+        _deployed_setting("SECURE_PROXY_SSL_HEADER", TRUSTED_PROXY_COUNT="1") == "('HTTP_X_FORWARDED_PROTO', 'https')"
+    )
+
+
+def test_a_negative_proxy_count_fails_fast():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=server_env(TRUSTED_PROXY_COUNT="-1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0 and "TRUSTED_PROXY_COUNT" in result.stderr
