@@ -207,3 +207,5 @@ LOGIN_FAILURE_WINDOW_S = envint("LOGIN_FAILURE_WINDOW_S", 900, minimum=1)
 # API tokens expire this long after they are issued (a working day, like the session).
 TOKEN_TTL_HOURS = envint("TOKEN_TTL_HOURS", 12, minimum=1)
 EXPORT_JOB_TIMEOUT_S = envint("EXPORT_JOB_TIMEOUT_S", 6 * 3600, minimum=1)
+# A queued export no worker has started after this long is marked failed (is the worker running?).
+EXPORT_QUEUE_TIMEOUT_S = envint("EXPORT_QUEUE_TIMEOUT_S", 1800, minimum=1)

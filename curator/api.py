@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -18,6 +18,7 @@ from curator import jobs
 from curator.models import ExportJob
 
 JOB_ID = OpenApiParameter("id", int, OpenApiParameter.PATH)
+QueueError = inline_serializer("QueueError", {"code": serializers.CharField(), "detail": serializers.CharField()})
 
 
 class ExportJobStateSerializer(serializers.Serializer):
@@ -45,10 +46,14 @@ class ExportJobViewSet(viewsets.ViewSet):
         self._check(request)
         return Response([jobs.state(job) for job in ExportJob.objects.all()[:20]])
 
-    @extend_schema(request=ExportInput, responses={201: ExportJobStateSerializer})
+    @extend_schema(request=ExportInput, responses={201: ExportJobStateSerializer, 503: QueueError})
     def create(self, request):
         self._check(request)
-        job = jobs.start_export(user=request.user, options=export_options(request.data))
+        options = export_options(request.data)
+        try:
+            job = jobs.start_export(user=request.user, options=options)
+        except jobs.QueueUnavailable as e:
+            return Response({"code": e.code, "detail": str(e)}, status=e.http_status)
         return Response(jobs.state(job), status=201)
 
     @extend_schema(parameters=[JOB_ID], responses=ExportJobStateSerializer)
