@@ -22,12 +22,15 @@ def envbool(name: str, default: str) -> bool:
     raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {value!r}")
 
 
-def envint(name: str, default: int) -> int:
+def envint(name: str, default: int, *, minimum: int | None = None) -> int:
     raw = os.getenv(name, str(default))
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
+    return value
 
 
 DEBUG = envbool("DEBUG", "1")
@@ -52,6 +55,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_rq",
+    "busreview",  # the failed-login counter (busreview/models.py)
     "annotator",
     "reviewer",
     "curator",
@@ -101,6 +105,8 @@ RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    # Not a rule on passwords: Django tells every validator when a password changes (busreview/auth.py).
+    {"NAME": "busreview.auth.RevokeTokensOnPasswordChange"},
 ]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -131,7 +137,7 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 5000
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "busreview.auth.ExpiringTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -167,6 +173,14 @@ CSRF_COOKIE_HTTPONLY = False  # the drawing page reads it to send X-CSRFToken
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Reverse proxies in front of gunicorn (0: clients connect directly). Only then are X-Forwarded-For
+# (the n-th address from the right is the client's) and X-Forwarded-Proto believed: without a proxy
+# that overwrites them, any client could write them. Behind a TLS-terminating proxy set this, or
+# with SECURE_SSL_REDIRECT every request looks like plain HTTP and is redirected for ever.
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0, minimum=0)
+REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT
+if TRUSTED_PROXY_COUNT > 0:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 if not DEBUG:
     SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "1")
     SESSION_COOKIE_SECURE = True
@@ -174,7 +188,6 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Logs carry ids and image names (anonymised codes), never names of people, dates of birth or pixels.
 LOGGING = {
@@ -193,6 +206,11 @@ CACHES = {
         "KEY_PREFIX": os.getenv("CACHE_PREFIX", "busreview"),
     }
 }
-LOGIN_FAILURES_ALLOWED = envint("LOGIN_FAILURES_ALLOWED", 10)
-LOGIN_FAILURE_WINDOW_S = envint("LOGIN_FAILURE_WINDOW_S", 900)
-EXPORT_JOB_TIMEOUT_S = envint("EXPORT_JOB_TIMEOUT_S", 6 * 3600)
+# Failed logins per address and user name (login page and token endpoint together), in PostgreSQL.
+LOGIN_FAILURES_ALLOWED = envint("LOGIN_FAILURES_ALLOWED", 10, minimum=1)
+LOGIN_FAILURE_WINDOW_S = envint("LOGIN_FAILURE_WINDOW_S", 900, minimum=1)
+# API tokens expire this long after they are issued (a working day, like the session).
+TOKEN_TTL_HOURS = envint("TOKEN_TTL_HOURS", 12, minimum=1)
+EXPORT_JOB_TIMEOUT_S = envint("EXPORT_JOB_TIMEOUT_S", 6 * 3600, minimum=1)
+# A queued export no worker has started after this long is marked failed (is the worker running?).
+EXPORT_QUEUE_TIMEOUT_S = envint("EXPORT_QUEUE_TIMEOUT_S", 1800, minimum=1)

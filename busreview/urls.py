@@ -3,24 +3,13 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.routers import DefaultRouter
-from rest_framework.throttling import AnonRateThrottle
 
 from annotator import api as annotator_api
-from annotator import views as annotator_views
 from busreview import api as common_api
+from busreview import views as site_views
 from curator import api as curator_api
 from reviewer import api as reviewer_api
-
-
-class LoginThrottle(AnonRateThrottle):
-    scope = "login"
-
-
-class ThrottledObtainAuthToken(ObtainAuthToken):
-    throttle_classes = [LoginThrottle]
-
 
 router = DefaultRouter()
 router.trailing_slash = "/?"  # both /api/images/1/ and /api/images/1/image.png
@@ -42,14 +31,14 @@ api_patterns = [
     path("review-queue/next/", reviewer_api.review_queue_next, name="review-queue-next"),
     path("my-images/next/", annotator_api.my_images_next, name="my-images-next"),
     path("whoami/", common_api.whoami, name="whoami"),
-    path("token/", ThrottledObtainAuthToken.as_view(), name="token"),
+    path("token/", site_views.ObtainTokenView.as_view(), name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
 ]
 
 urlpatterns = [
-    path("", annotator_views.home, name="home"),
-    path("accounts/login/", annotator_views.ThrottledLoginView.as_view(), name="login"),
+    path("", site_views.home, name="home"),
+    path("accounts/login/", site_views.ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The admin logs in through the same throttled login page as everyone else.
     path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),

@@ -27,6 +27,7 @@ from curator import jobs
 from curator.models import ExportJob
 
 JOB_ID = OpenApiParameter("id", int, OpenApiParameter.PATH)
+QueueError = inline_serializer("QueueError", {"code": serializers.CharField(), "detail": serializers.CharField()})
 
 
 def gate(action_name: str):
@@ -161,9 +162,13 @@ class ExportJobViewSet(viewsets.ViewSet):
     def list(self, request):
         return Response([jobs.state(job) for job in ExportJob.objects.all()[:20]])
 
-    @extend_schema(request=ExportInput, responses={201: ExportJobStateSerializer})
+    @extend_schema(request=ExportInput, responses={201: ExportJobStateSerializer, 503: QueueError})
     def create(self, request):
-        job = jobs.start_export(user=request.user, options=export_options(request.data))
+        options = export_options(request.data)
+        try:
+            job = jobs.start_export(user=request.user, options=options)
+        except jobs.QueueUnavailable as e:
+            return Response({"code": e.code, "detail": str(e)}, status=e.http_status)
         return Response(jobs.state(job), status=201)
 
     @extend_schema(parameters=[JOB_ID], responses=ExportJobStateSerializer)

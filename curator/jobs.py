@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from annotator import exporting
 from curator.models import ExportChunk, ExportJob
@@ -17,6 +18,13 @@ from curator.models import ExportChunk, ExportJob
 log = logging.getLogger(__name__)
 CHUNK_BYTES = 8 * 1024 * 1024
 STALE_AFTER_S = 120  # a running job without a heartbeat for this long has lost its worker
+
+
+class QueueUnavailable(Exception):
+    """The job queue (Redis) could not take the job; nothing was started."""
+
+    http_status = 503
+    code = "queue_unavailable"
 
 
 def _progress_key(job_id: int) -> str:
@@ -28,13 +36,31 @@ def options_of(job: ExportJob) -> exporting.ExportOptions:
 
 
 def start_export(*, user, options: exporting.ExportOptions) -> ExportJob:
-    job = ExportJob.objects.create(created_by=user, options=options.__dict__)
-    transaction.on_commit(lambda: enqueue(job.pk))
+    """Create the job and queue it; raises QueueUnavailable, leaving no job behind, if Redis is down.
+
+    The row is committed before the job is queued (a worker must find it), in its own durable
+    transaction rather than in ``on_commit``: a failure to queue then reaches the caller, which
+    answers 503, instead of escaping after the response with the row left ``queued`` for ever.
+    """
+    with transaction.atomic(durable=True):
+        job = ExportJob.objects.create(created_by=user, options=options.__dict__)
+    try:
+        enqueue(job.pk)
+    except RedisError as e:
+        log.warning("export job %s not queued, Redis is unreachable: %s", job.pk, type(e).__name__)
+        job.delete()
+        raise QueueUnavailable(
+            "The export queue (Redis) is unreachable, so no background export can start now. "
+            "Use Download now, or try again when an administrator has restarted Redis."
+        ) from e
     return job
 
 
 def enqueue(job_id: int) -> None:
-    django_rq.get_queue("default").enqueue(run_export, job_id, job_timeout=settings.EXPORT_JOB_TIMEOUT_S)
+    # "auto": queue now, so that a Redis failure is raised here (django_rq's default would defer
+    # the call to the end of an enclosing transaction, where no one can answer for it).
+    queue = django_rq.get_queue("default", commit_mode="auto")
+    queue.enqueue(run_export, job_id, job_timeout=settings.EXPORT_JOB_TIMEOUT_S)
 
 
 def run_export(job_id: int) -> None:
@@ -53,7 +79,10 @@ def run_export(job_id: int) -> None:
             status=ExportJob.Status.FAILED, error=f"{type(e).__name__}: {e}", finished_at=timezone.now()
         )
     finally:
-        cache.delete(_progress_key(job_id))
+        try:
+            cache.delete(_progress_key(job_id))
+        except RedisError:  # the progress entry expires by itself within the hour
+            pass
 
 
 def _write(job: ExportJob) -> None:
@@ -99,19 +128,38 @@ def state(job: ExportJob) -> dict:
     }
     if job.status == ExportJob.Status.DONE:
         info["percent"] = 100
+    elif job.status == ExportJob.Status.QUEUED:
+        waited = (timezone.now() - job.created_at).total_seconds()
+        if waited > settings.EXPORT_QUEUE_TIMEOUT_S:
+            minutes = max(1, round(settings.EXPORT_QUEUE_TIMEOUT_S / 60))
+            error = f"no export worker picked this job up within {minutes} minutes; is the worker running?"
+            if _fail(job, ExportJob.Status.QUEUED, error):
+                info.update(status=ExportJob.Status.FAILED, error=error)
     elif job.status == ExportJob.Status.RUNNING:
-        beat = cache.get(_progress_key(job.pk))
+        try:
+            beat = cache.get(_progress_key(job.pk))
+        except RedisError:
+            # Progress is unreadable while Redis is down; that says nothing about the worker.
+            log.warning("progress of export job %s unreadable: Redis is unreachable", job.pk)
+            return info
         last = beat["at"] if beat else (job.started_at.timestamp() if job.started_at else 0)
         if time.time() - last > STALE_AFTER_S:
             error = "the export worker stopped before finishing (it may have been restarted); start the export again"
-            ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.RUNNING).update(
-                status=ExportJob.Status.FAILED, error=error, finished_at=timezone.now()
-            )
-            info.update(status=ExportJob.Status.FAILED, error=error)
+            if _fail(job, ExportJob.Status.RUNNING, error):
+                info.update(status=ExportJob.Status.FAILED, error=error)
         elif beat and beat["total"]:
             # 100 % means downloadable: until the final commit a job shows at most 99 %.
             info["percent"] = min(99, int(100 * beat["done"] / beat["total"]))
     return info
+
+
+def _fail(job: ExportJob, expected: str, error: str) -> bool:
+    """Mark the job failed unless a worker changed its status meanwhile (then the worker wins)."""
+    return bool(
+        ExportJob.objects.filter(pk=job.pk, status=expected).update(
+            status=ExportJob.Status.FAILED, error=error, finished_at=timezone.now()
+        )
+    )
 
 
 def iter_download(job: ExportJob):

@@ -6,7 +6,9 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.paginator import Paginator
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError
 
@@ -15,6 +17,19 @@ from annotator.models import AuditEvent, Image, Status
 from annotator.permissions import require
 from annotator.serializers import AssignInput, AuditFilterInput, ImageFilterInput
 from curator import api
+
+
+def _back(request) -> HttpResponseRedirect:
+    """Back to the form's ``next`` page if it is a path on this site, else to the dashboard.
+
+    An unchecked ``next`` would let a link elsewhere use this site to send a curator anywhere.
+    """
+    target = request.POST.get("next", "")
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return HttpResponseRedirect(target)
+    return redirect("curator:dashboard")
 
 
 def _annotators():
@@ -63,7 +78,7 @@ def assign(request):
             messages.success(request, f"{n} image(s) assigned to {who}.")
         except workflow.WorkflowError as e:
             messages.error(request, e.message)
-    return redirect(request.POST.get("next") or "curator:dashboard")
+    return _back(request)
 
 
 @require_POST
@@ -75,7 +90,7 @@ def reopen(request, image_id: int):
         messages.success(request, f"{image.name} reopened.")
     except workflow.WorkflowError as e:
         messages.error(request, e.message)
-    return redirect(request.POST.get("next") or "curator:dashboard")
+    return _back(request)
 
 
 @require(permissions.IMPORT)
