@@ -1,6 +1,9 @@
 """The two-reader review workflow: the only code that changes an image's or a layer's status.
 
-Each public function is one atomic transaction: it locks the image row (SELECT ... FOR UPDATE),
+Each public function is one atomic transaction: it locks the image row (SELECT ... FOR NO KEY
+UPDATE: the weaker lock, which lets other transactions' foreign-key checks on the row through, so
+an audit event or a lesion inserted elsewhere never deadlocks against it; a save locks only its
+layer row, see ``save_draft``),
 checks the transition against ``TRANSITIONS`` and the actor against ``annotator.permissions``,
 makes the change and writes an ``AuditEvent``. Errors are ``WorkflowError`` subclasses that carry
 an HTTP status, so views translate them without deciding anything themselves.
@@ -110,7 +113,7 @@ def _now():
 
 def _lock(image_id: int) -> Image:
     try:
-        return Image.objects.select_for_update().get(pk=image_id)
+        return Image.objects.select_for_update(no_key=True).get(pk=image_id)
     except Image.DoesNotExist:
         raise WorkflowError("no such image") from None
 
@@ -118,7 +121,7 @@ def _lock(image_id: int) -> Image:
 def _lock_for_layer(layer_id: int) -> Image:
     """Lock the image a layer belongs to (the image row is the lock for everything about it)."""
     try:
-        return Image.objects.select_for_update(of=("self",)).get(layers__id=layer_id)
+        return Image.objects.select_for_update(of=("self",), no_key=True).get(layers__id=layer_id)
     except Image.DoesNotExist:
         raise WorkflowError("no such layer") from None
 
@@ -142,7 +145,7 @@ def _audit(actor, image: Image, action: str, before: str, after: str, layer=None
 
 def _open_layer(image: Image) -> MaskLayer | None:
     return (
-        MaskLayer.objects.select_for_update()
+        MaskLayer.objects.select_for_update(no_key=True)
         .filter(image=image, status__in=[LayerStatus.DRAFT, LayerStatus.SUBMITTED])
         .first()
     )
@@ -269,12 +272,18 @@ def start(*, image_id: int, user) -> MaskLayer:
 def save_draft(*, layer_id: int, user, content: LayerContent, expected_version: int) -> MaskLayer:
     """Replace the draft's lesions and flags; refuses a save based on an older version.
 
-    A few statements: one SELECT that locks the image row (the lock for everything about an
-    image) and reads the layer with it, one DELETE and one INSERT of lesions, one UPDATE of the
-    layer, one INSERT of the audit event.
+    A few statements: one SELECT that locks the layer row and reads its image with it, one DELETE
+    and one INSERT of lesions, one UPDATE of the layer, one INSERT of the audit event.
+
+    The lock is the layer's row, not the image's: every action that changes a draft (submit,
+    assign, another save) updates this row, so PostgreSQL re-reads it after waiting for the lock
+    and the version and status checked below are the committed ones. (Locking only the image
+    row in the same statement would not do: a save does not update the image row, so a waiting
+    save would go on with the layer as it was before the other save committed.) Actions that
+    lock the image first and then this row cannot deadlock with it: a save holds one lock only.
     """
     try:
-        layer = MaskLayer.objects.select_related("image").select_for_update(of=("image",)).get(pk=layer_id)
+        layer = MaskLayer.objects.select_related("image").select_for_update(of=("self",), no_key=True).get(pk=layer_id)
     except MaskLayer.DoesNotExist:
         raise WorkflowError("no such layer") from None
     image = layer.image
@@ -308,7 +317,7 @@ def save_draft(*, layer_id: int, user, content: LayerContent, expected_version: 
 @transaction.atomic
 def submit(*, layer_id: int, user, expected_version: int | None = None) -> MaskLayer:
     image = _lock_for_layer(layer_id)
-    layer = MaskLayer.objects.select_for_update(of=("self",)).select_related("author").get(pk=layer_id)
+    layer = MaskLayer.objects.select_for_update(of=("self",), no_key=True).select_related("author").get(pk=layer_id)
     layer.image = image
     if not permissions.may_edit_layer(user, layer):
         raise NotAllowed(f"only the assigned annotator submits {image.name}")
@@ -477,7 +486,7 @@ def assign(*, image_ids: Sequence[int], annotator, user) -> int:
     if annotator is not None and permissions.ANNOTATOR not in permissions.roles_of(annotator):
         raise InvalidContent(f"{annotator.get_username()} is not an annotator")
     changed = 0
-    for image in Image.objects.select_for_update().filter(pk__in=image_ids).order_by("pk"):
+    for image in Image.objects.select_for_update(no_key=True).filter(pk__in=image_ids).order_by("pk"):
         if image.annotator_id == (annotator.pk if annotator else None):
             continue
         previous = image.annotator_id
