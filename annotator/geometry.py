@@ -15,6 +15,7 @@ Conventions (they make mask -> contours -> mask pixel-identical):
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,12 @@ PAINT_ORDER = (BENIGN, MALIGNANT)
 
 MAX_POINTS_PER_RING = 10_000
 MAX_HOLES = 10_000
+MAX_LESIONS = 500  # per layer (one reader's drawing of one image)
+# All rings of all lesions of a layer together. A traced lesion on an ultrasound frame has a few
+# hundred points (the 33 sample masks: at most 586 per layer); this leaves room for 500 lesions
+# of 200 points, and bounds the crossing checks of one request to about a second here
+# (BENCHMARKS.md, "Geometry cost").
+MAX_POINTS_PER_LAYER = 100_000
 
 Ring = list[list[float]]
 
@@ -38,10 +45,11 @@ Ring = list[list[float]]
 class ContourError(ValueError):
     """A contour breaks one of the validation rules; the message says which and where."""
 
-    def __init__(self, rule: str, message: str):
+    def __init__(self, rule: str, message: str, *, index: int | None = None):
         super().__init__(message)
         self.rule = rule
         self.message = message
+        self.index = index  # the lesion at fault, when the error is about one lesion
 
 
 @dataclass
@@ -88,7 +96,15 @@ def validate_ring(ring: object, width: int, height: int, *, what: str = "contour
 
 
 def validate_lesion(data: object, width: int, height: int, *, index: int = 0) -> Lesion:
-    """Validate one lesion given as {"label", "points", "holes"?}."""
+    """Validate one lesion given as {"label", "points", "holes"?}; errors carry ``index``."""
+    try:
+        return _validate_lesion(data, width, height, index)
+    except ContourError as e:
+        e.index = index
+        raise
+
+
+def _validate_lesion(data: object, width: int, height: int, index: int) -> Lesion:
     what = f"lesion {index}"
     if not isinstance(data, dict):
         raise ContourError("format", f"{what} must be an object with label and points")
@@ -103,45 +119,209 @@ def validate_lesion(data: object, width: int, height: int, *, index: int = 0) ->
     return Lesion(label=label, points=points, holes=holes)
 
 
-def find_crossing(points: Sequence[Sequence[float]]) -> tuple[int, int] | None:
-    """First pair of non-adjacent edges that properly cross, or None.
+def validate_lesions(raw: object, width: int, height: int) -> list[Lesion]:
+    """Validate a layer's lesions: the caps first, from the structure alone, then each lesion.
 
-    Touching (a vertex on another edge, or overlapping collinear edges) is allowed: traced pixel
-    outlines of thin necks revisit the same pixels, and they rasterise correctly.
+    The caps bound the work a request can cause before any point is parsed or any crossing
+    checked: at most MAX_LESIONS lesions and MAX_POINTS_PER_LAYER points in all their rings.
     """
-    p = np.asarray(points, dtype=np.float64)
-    n = len(p)
-    if n < 4:
+    if not isinstance(raw, (list, tuple)):
+        raise ContourError("format", "lesions must be a list")
+    if len(raw) > MAX_LESIONS:
+        raise ContourError("too_many_lesions", f"{len(raw)} lesions; at most {MAX_LESIONS} per image")
+    total = count_points(raw)
+    if total > MAX_POINTS_PER_LAYER:
+        raise ContourError(
+            "too_many_points", f"more than {MAX_POINTS_PER_LAYER} points in all lesions; at most that many per image"
+        )
+    return [validate_lesion(data, width, height, index=i) for i, data in enumerate(raw)]
+
+
+def count_points(raw: Sequence[object]) -> int:
+    """Points in all rings of the raw lesions, counted by len() without reading a point.
+
+    A ring counts at least 3 points (the fewest a valid ring has), so the count bounds the
+    number of rings too, and it stops as soon as it passes the cap: counting costs at most
+    MAX_POINTS_PER_LAYER / 3 steps whatever the request holds. Malformed parts count as one
+    ring; ``validate_lesion`` reports them.
+    """
+    total = 0
+    for data in raw:
+        if not isinstance(data, dict):
+            continue
+        holes = data.get("holes")
+        rings = itertools.chain((data.get("points"),), holes if isinstance(holes, (list, tuple)) else ())
+        for ring in rings:
+            total += max(len(ring) if isinstance(ring, (list, tuple)) else 0, 3)
+            if total > MAX_POINTS_PER_LAYER:
+                return total
+    return total
+
+
+def find_crossing(points: Sequence[Sequence[float]]) -> tuple[int, int] | None:
+    """A pair of edges (indices, lower first) that properly cross, or None.
+
+    A proper crossing is two edges that meet at one point inside both, each edge's ends strictly
+    on either side of the other's line. Touching is allowed (a vertex on another edge, overlapping
+    collinear edges, repeated vertices): traced pixel outlines of thin necks revisit the same
+    pixels, and they rasterise correctly. Edges that share a vertex never cross properly, so the
+    rule needs no exception for neighbours.
+
+    A Shamos-Hoey sweep, O(n log n) whatever the ring's shape, with exact integer arithmetic so
+    that the sweep's order never disagrees with the crossing test. See ``_Sweep``.
+    """
+    if len(points) < 4:
         return None
-    a = p
-    b = np.roll(p, -1, axis=0)
-    # Bounding boxes of each edge, to prune pairs cheaply before the exact test.
-    lo = np.minimum(a, b)
-    hi = np.maximum(a, b)
-    for i in range(n - 2):
-        js = np.arange(i + 2, n if i > 0 else n - 1)
-        if js.size == 0:
-            continue
-        overlap = (lo[js, 0] <= hi[i, 0]) & (hi[js, 0] >= lo[i, 0]) & (lo[js, 1] <= hi[i, 1]) & (hi[js, 1] >= lo[i, 1])
-        js = js[overlap]
-        if js.size == 0:
-            continue
-        d1 = _orient(a[i], b[i], a[js])
-        d2 = _orient(a[i], b[i], b[js])
-        d3 = _orient_many(a[js], b[js], a[i])
-        d4 = _orient_many(a[js], b[js], b[i])
-        proper = (d1 * d2 < 0) & (d3 * d4 < 0)
-        if proper.any():
-            return i, int(js[np.argmax(proper)])
-    return None
+    return _Sweep(_exact_coordinates(points)).run()
 
 
-def _orient(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:
-    return np.sign((q[0] - p[0]) * (r[:, 1] - p[1]) - (q[1] - p[1]) * (r[:, 0] - p[0]))
+def _exact_coordinates(points: Sequence[Sequence[float]]) -> list[tuple[int, int]]:
+    """The points scaled by one power of two into Python integers, so every predicate is exact.
+
+    Orientation signs (all the sweep uses) do not change under a common positive scale. Pixel
+    coordinates are integers and stay small; a fraction of a pixel is a dyadic float, exact after
+    scaling by 2**k.
+    """
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if np.array_equal(p, np.floor(p)) and np.abs(p).max() < 2.0**52:
+        return [(int(x), int(y)) for x, y in p.astype(np.int64).tolist()]
+    ratios = [(float(x).as_integer_ratio(), float(y).as_integer_ratio()) for x, y in p.tolist()]
+    scale = max(den for pair in ratios for _, den in pair)
+    return [(nx * (scale // dx), ny * (scale // dy)) for (nx, dx), (ny, dy) in ratios]
 
 
-def _orient_many(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:
-    return np.sign((q[:, 0] - p[:, 0]) * (r[1] - p[:, 1]) - (q[:, 1] - p[:, 1]) * (r[0] - p[:, 0]))
+class _Sweep:
+    """Shamos-Hoey: is there any proper crossing among the ring's edges?
+
+    Events are the edges' end points in (x, y) order (an edge's left end is the smaller of the
+    two; this order is a sweep by a line turned by an infinitesimal angle, so vertical edges need
+    no special case). The status is the list of edges the sweep line cuts, bottom to top; an edge
+    is inserted at its left end and removed at its right end, removals first at a shared point.
+    Every pair of edges that becomes adjacent in the status is tested for a proper crossing.
+
+    Why that finds a crossing whenever there is one: let p be the first proper crossing point in
+    sweep order and s, t two edges crossing there. Up to p no edges swap (edges only swap at a
+    proper crossing; an edge that touches another starts or ends at the touching point), so the
+    status order is the true bottom-to-top order. Every edge between s and t just before p passes
+    through p. Once the edges that end at p are removed, those left between s and t have p
+    inside them, and since s and t are not collinear two adjacent ones are not collinear either:
+    they cross properly at p, and they were tested when they became adjacent. Collinear edges
+    that overlap are tied and ordered by index, which keeps the order total and consistent.
+    """
+
+    def __init__(self, pts: list[tuple[int, int]]):
+        n = len(pts)
+        self.edge: list[int] = []  # ring index of each kept edge
+        ends: list[tuple[tuple[int, int], tuple[int, int]]] = []
+        for k in range(n):
+            a, b = pts[k], pts[(k + 1) % n]
+            if a == b:
+                continue  # a repeated vertex: a point can touch, never cross
+            self.edge.append(k)
+            ends.append((min(a, b), max(a, b)))
+        self.left = [left for left, _ in ends]
+        self.right = [right for _, right in ends]
+        # Each edge as left end + direction, for the orientation tests of the binary searches.
+        self.lx = [left[0] for left in self.left]
+        self.ly = [left[1] for left in self.left]
+        self.dx = [right[0] - left[0] for left, right in ends]
+        self.dy = [right[1] - left[1] for left, right in ends]
+        # Removals (0) before insertions (1) at the same point.
+        self.events = sorted(
+            [(left, 1, e) for e, (left, _) in enumerate(ends)] + [(right, 0, e) for e, (_, right) in enumerate(ends)]
+        )
+
+    def run(self) -> tuple[int, int] | None:
+        status: list[int] = []
+        for _, insert, e in self.events:
+            if insert:
+                i = self._insertion_point(status, e)
+                status.insert(i, e)
+                if i > 0 and self._crosses(status[i - 1], e):
+                    return self._pair(status[i - 1], e)
+                if i + 1 < len(status) and self._crosses(e, status[i + 1]):
+                    return self._pair(e, status[i + 1])
+            else:
+                i = self._position(status, e)
+                if i >= len(status) or status[i] != e:
+                    raise RuntimeError("sweep order broken before the first crossing")  # cannot happen
+                del status[i]
+                if 0 < i < len(status) and self._crosses(status[i - 1], status[i]):
+                    return self._pair(status[i - 1], status[i])
+        return None
+
+    def _insertion_point(self, status: list[int], e: int) -> int:
+        """Where e goes: its left end is the sweep point, at or after every status edge's left end.
+
+        The same decision as ``_compare(s, e) < 0`` (``_side(e, s)`` > 0 means e above s), inlined:
+        this loop is most of the sweep's time.
+        """
+        lx, ly, dx, dy = self.lx, self.ly, self.dx, self.dy
+        px, py = lx[e], ly[e]
+        qx, qy = px + dx[e], py + dy[e]
+        lo, hi = 0, len(status)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            s = status[mid]
+            d = dx[s] * (py - ly[s]) - dy[s] * (px - lx[s])
+            if d == 0:
+                d = dx[s] * (qy - ly[s]) - dy[s] * (qx - lx[s])
+                if d == 0:
+                    d = e - s
+            if d > 0:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def _position(self, status: list[int], e: int) -> int:
+        """Index of the first status edge that is not below e (binary search)."""
+        lo, hi = 0, len(status)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._compare(status[mid], e) < 0:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def _compare(self, a: int, b: int) -> int:
+        """-1 if edge a is below edge b where both are cut by the sweep line, 1 if above.
+
+        Decided at the later of the two left ends, which lies on the other edge's span: by the
+        side of that point, then by the side of the later edge's right end (the two meet there),
+        then, for collinear edges, by index.
+        """
+        if a == b:
+            return 0
+        if self.left[a] < self.left[b]:
+            return -self._side(b, a)
+        return self._side(a, b)
+
+    def _side(self, a: int, b: int) -> int:
+        """Side of edge a relative to edge b, a starting within b's span: 1 above, -1 below."""
+        o = _orientation(self.left[b], self.right[b], self.left[a])
+        if o == 0:
+            o = _orientation(self.left[b], self.right[b], self.right[a])
+        if o == 0:
+            return 1 if a > b else -1
+        return o
+
+    def _crosses(self, a: int, b: int) -> bool:
+        la, ra, lb, rb = self.left[a], self.right[a], self.left[b], self.right[b]
+        return _orientation(la, ra, lb) * _orientation(la, ra, rb) < 0 and (
+            _orientation(lb, rb, la) * _orientation(lb, rb, ra) < 0
+        )
+
+    def _pair(self, a: int, b: int) -> tuple[int, int]:
+        i, j = sorted((self.edge[a], self.edge[b]))
+        return i, j
+
+
+def _orientation(p: tuple[int, int], q: tuple[int, int], r: tuple[int, int]) -> int:
+    """1 if r is left of p->q, -1 if right, 0 if on the line (exact on integers)."""
+    d = (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+    return (d > 0) - (d < 0)
 
 
 # --- rasterisation ----------------------------------------------------------------------------
@@ -151,14 +331,18 @@ def _int_ring(ring: Sequence[Sequence[float]]) -> np.ndarray:
     return np.rint(np.asarray(ring, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
 
 
-def lesion_mask(lesion: Lesion, width: int, height: int) -> np.ndarray:
-    """Binary mask (uint8 0/1, height x width) of one lesion."""
-    mask = np.zeros((height, width), dtype=np.uint8)
+def lesion_box(lesion: Lesion, width: int, height: int) -> tuple[int, int, np.ndarray] | None:
+    """The lesion's mask inside its bounding box: (x0, y0, uint8 0/1 box), None if off the frame.
+
+    Every cost is in the box, never in the frame: thousands of small lesions on a large image
+    cost their own pixels only. The box is the outer ring's, clipped to the frame (validated
+    rings lie inside it; fillPoly clips what does not).
+    """
     outer = _int_ring(lesion.points)
-    x0, y0 = outer[:, 0, 0].min(), outer[:, 0, 1].min()
-    x1, y1 = outer[:, 0, 0].max(), outer[:, 0, 1].max()
-    # Work in the lesion's bounding box: a few lesions on a 856x606 image cost little either way,
-    # but thousands per export add up.
+    x0, y0 = max(int(outer[:, 0, 0].min()), 0), max(int(outer[:, 0, 1].min()), 0)
+    x1, y1 = min(int(outer[:, 0, 0].max()), width - 1), min(int(outer[:, 0, 1].max()), height - 1)
+    if x1 < x0 or y1 < y0:
+        return None
     box = np.zeros((y1 - y0 + 1, x1 - x0 + 1), dtype=np.uint8)
     offset = np.array([x0, y0], dtype=np.int32)
     cv2.fillPoly(box, [outer - offset], 1, lineType=cv2.LINE_8)
@@ -170,7 +354,16 @@ def lesion_mask(lesion: Lesion, width: int, height: int) -> np.ndarray:
         outer_only = np.zeros_like(box)
         cv2.fillPoly(outer_only, [outer - offset], 1, lineType=cv2.LINE_8)
         box &= outer_only
-    mask[y0 : y1 + 1, x0 : x1 + 1] = box
+    return x0, y0, box
+
+
+def lesion_mask(lesion: Lesion, width: int, height: int) -> np.ndarray:
+    """Binary mask (uint8 0/1, height x width) of one lesion."""
+    mask = np.zeros((height, width), dtype=np.uint8)
+    placed = lesion_box(lesion, width, height)
+    if placed is not None:
+        x0, y0, box = placed
+        mask[y0 : y0 + box.shape[0], x0 : x0 + box.shape[1]] = box
     return mask
 
 
@@ -182,7 +375,12 @@ def rasterise(lesions: Iterable[Lesion], width: int, height: int) -> np.ndarray:
         by_label[lesion.label].append(lesion)
     for label in PAINT_ORDER:
         for lesion in by_label[label]:
-            rgb[lesion_mask(lesion, width, height).astype(bool)] = COLOURS[label]
+            placed = lesion_box(lesion, width, height)
+            if placed is None:
+                continue
+            x0, y0, box = placed
+            # Paint into the frame's slice (a view): no full-frame mask per lesion.
+            rgb[y0 : y0 + box.shape[0], x0 : x0 + box.shape[1]][box.astype(bool)] = COLOURS[label]
     return rgb
 
 
@@ -254,7 +452,8 @@ def extract_lesions(rgb: np.ndarray) -> MaskReading:
 
 def pixel_area(lesion: Lesion, width: int, height: int) -> int:
     """Number of mask pixels the lesion paints (the COCO ``area``)."""
-    return int(lesion_mask(lesion, width, height).sum())
+    placed = lesion_box(lesion, width, height)
+    return 0 if placed is None else int(np.count_nonzero(placed[2]))
 
 
 def bbox(lesion: Lesion) -> list[int]:
