@@ -415,36 +415,44 @@ def colour_planes(rgb: np.ndarray) -> tuple[dict[str, np.ndarray], int]:
 
 
 def extract_lesions(rgb: np.ndarray) -> MaskReading:
-    """One lesion per 8-connected component of each colour, holes kept."""
+    """One lesion per 8-connected component of each colour, holes kept.
+
+    One contour trace per colour plane, not one per component: a mask with thousands of small
+    components costs its pixels plus a little per component (RETR_CCOMP puts every component's
+    outer border at the top level, with its holes under it, islands in holes included).
+    """
     planes, other = colour_planes(rgb)
-    lesions: list[Lesion] = []
-    specks: list[tuple[str, int, int, int]] = []
-    for label in LABELS:
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(planes[label].astype(np.uint8), connectivity=8)
-        for comp in range(1, count):
-            x, y, w, h, area = (int(v) for v in stats[comp])
-            # Pad by one pixel so the tracer sees background all round.
-            box = np.zeros((h + 2, w + 2), dtype=np.uint8)
-            box[1:-1, 1:-1] = labels[y : y + h, x : x + w] == comp
-            contours, hierarchy = cv2.findContours(box, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
-            shift = np.array([x - 1, y - 1])
-            outer = None
-            holes: list[Ring] = []
-            for contour, (_, _, _, parent) in zip(contours, hierarchy[0], strict=True):
-                ring = (contour.reshape(-1, 2) + shift).tolist()
-                if parent < 0:
-                    outer = ring
-                else:
-                    holes.append(ring)
-            if outer is None or len(outer) < 3:
-                specks.append((label, x, y, area))
+    found: list[tuple[int, int, Lesion]] = []  # (label index, component, lesion)
+    specks: list[tuple[int, int, tuple[str, int, int, int]]] = []
+    for li, label in enumerate(LABELS):
+        plane = planes[label].astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(plane, connectivity=8)
+        if count <= 1:
+            continue
+        # Pad by one pixel so the tracer sees background all round.
+        padded = cv2.copyMakeBorder(plane, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+        contours, hierarchy = cv2.findContours(padded, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+        outers: dict[int, np.ndarray] = {}
+        holes: dict[int, list[np.ndarray]] = {}
+        for k, (contour, (_, _, _, parent)) in enumerate(zip(contours, hierarchy[0], strict=True)):
+            if parent < 0:
+                outers[k] = contour
+            else:
+                holes.setdefault(int(parent), []).append(contour)
+        for k, contour in outers.items():
+            x0, y0 = contour[0, 0]
+            comp = int(labels[y0 - 1, x0 - 1])
+            if len(contour) < 3:
+                x, y, _, _, area = (int(v) for v in stats[comp])
+                specks.append((li, comp, (label, x, y, area)))
                 continue
-            lesions.append(Lesion(label=label, points=outer, holes=holes))
-    # Stable order: by label, then top-left of the outline.
-    lesions.sort(
-        key=lambda les: (LABELS.index(les.label), min(p[1] for p in les.points), min(p[0] for p in les.points))
-    )
-    return MaskReading(lesions=lesions, other_pixels=other, dropped_specks=specks)
+            ring = (contour.reshape(-1, 2) - 1).tolist()
+            hole_rings = [(h.reshape(-1, 2) - 1).tolist() for h in holes.get(k, [])]
+            found.append((li, comp, Lesion(label=label, points=ring, holes=hole_rings)))
+    # Stable order: by label, then top-left of the outline, then component (raster order).
+    found.sort(key=lambda f: (f[0], min(p[1] for p in f[2].points), min(p[0] for p in f[2].points), f[1]))
+    specks.sort(key=lambda s: (s[0], s[1]))
+    return MaskReading(lesions=[f[2] for f in found], other_pixels=other, dropped_specks=[s[2] for s in specks])
 
 
 # --- measures ---------------------------------------------------------------------------------

@@ -328,3 +328,70 @@ def test_rasterising_in_the_box_is_pixel_identical_to_the_full_frame_method(seed
         expected = old_lesion_mask(les, W, H)
         assert np.array_equal(geometry.lesion_mask(les, W, H), expected)
         assert geometry.pixel_area(les, W, H) == int(expected.sum())
+
+
+# --- extraction in one trace per colour -------------------------------------------------------
+
+
+def old_extract_lesions(rgb):
+    """One contour trace per component, as before (kept verbatim): the reference."""
+    planes, other = geometry.colour_planes(rgb)
+    lesions, specks = [], []
+    for label in geometry.LABELS:
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(planes[label].astype(np.uint8), connectivity=8)
+        for comp in range(1, count):
+            x, y, w, h, area = (int(v) for v in stats[comp])
+            box = np.zeros((h + 2, w + 2), dtype=np.uint8)
+            box[1:-1, 1:-1] = labels[y : y + h, x : x + w] == comp
+            contours, hierarchy = cv2.findContours(box, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+            shift = np.array([x - 1, y - 1])
+            outer, holes = None, []
+            for contour, (_, _, _, parent) in zip(contours, hierarchy[0], strict=True):
+                ring = (contour.reshape(-1, 2) + shift).tolist()
+                if parent < 0:
+                    outer = ring
+                else:
+                    holes.append(ring)
+            if outer is None or len(outer) < 3:
+                specks.append((label, x, y, area))
+                continue
+            lesions.append(Lesion(label=label, points=outer, holes=holes))
+    lesions.sort(
+        key=lambda les: (
+            geometry.LABELS.index(les.label),
+            min(p[1] for p in les.points),
+            min(p[0] for p in les.points),
+        )
+    )
+    return geometry.MaskReading(lesions=lesions, other_pixels=other, dropped_specks=specks)
+
+
+def assert_same_extraction(mask):
+    new, old = geometry.extract_lesions(mask), old_extract_lesions(mask)
+    assert new.lesions == old.lesions  # same rings, same holes in the same order, same lesion order
+    assert new.dropped_specks == old.dropped_specks and new.other_pixels == old.other_pixels
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_extraction_is_the_same_as_tracing_each_component_alone(seed):
+    """Rings, discs, holes, islands in holes, specks and noise, touching the frame's edges."""
+    rng = np.random.default_rng(600 + seed)
+    mask = np.zeros((H, W, 3), np.uint8)
+    for _ in range(int(rng.integers(1, 12))):
+        colour = [(255, 0, 0), (0, 255, 0), (0, 0, 0)][int(rng.integers(3))]
+        centre = (int(rng.integers(W)), int(rng.integers(H)))
+        shape = rng.random()
+        if shape < 0.4:
+            axes = (int(rng.integers(1, 30)), int(rng.integers(1, 30)))
+            cv2.ellipse(mask, centre, axes, float(rng.integers(180)), 0, 360, colour, -1)
+        elif shape < 0.7:
+            cv2.circle(mask, centre, int(rng.integers(1, 30)), colour, int(rng.integers(1, 3)))
+        else:
+            cv2.fillPoly(mask, [rng.integers(0, [W, H], size=(int(rng.integers(3, 9)), 2)).astype(np.int32)], colour)
+    mask[rng.random((H, W)) < 0.02] = [(255, 0, 0), (0, 255, 0)][seed % 2]
+    assert_same_extraction(mask)
+
+
+def test_extraction_of_the_sample_is_the_same_as_tracing_each_component_alone(sample_dir):
+    for path in sorted((sample_dir / "masks").glob("*.png")):
+        assert_same_extraction(np.asarray(PIL.Image.open(path).convert("RGB")))
