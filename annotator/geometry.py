@@ -34,7 +34,7 @@ MAX_POINTS_PER_RING = 10_000
 MAX_HOLES = 10_000
 MAX_LESIONS = 500  # per layer (one reader's drawing of one image)
 # All rings of all lesions of a layer together. A traced lesion on an ultrasound frame has a few
-# hundred points (the 33 sample masks: at most 586 per layer); this leaves room for 500 lesions
+# hundred points (the 33 sample masks: at most 619 per layer); this leaves room for 500 lesions
 # of 200 points, and bounds the crossing checks of one request to about a second here
 # (BENCHMARKS.md, "Geometry cost").
 MAX_POINTS_PER_LAYER = 100_000
@@ -172,17 +172,17 @@ def find_crossing(points: Sequence[Sequence[float]]) -> tuple[int, int] | None:
     """
     if len(points) < 4:
         return None
-    return _Sweep(_exact_coordinates(points)).run()
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    return _Sweep(p, _exact_coordinates(p)).run()
 
 
-def _exact_coordinates(points: Sequence[Sequence[float]]) -> list[tuple[int, int]]:
+def _exact_coordinates(p: np.ndarray) -> list[tuple[int, int]]:
     """The points scaled by one power of two into Python integers, so every predicate is exact.
 
     Orientation signs (all the sweep uses) do not change under a common positive scale. Pixel
     coordinates are integers and stay small; a fraction of a pixel is a dyadic float, exact after
     scaling by 2**k.
     """
-    p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     if np.array_equal(p, np.floor(p)) and np.abs(p).max() < 2.0**52:
         return [(int(x), int(y)) for x, y in p.astype(np.int64).tolist()]
     ratios = [(float(x).as_integer_ratio(), float(y).as_integer_ratio()) for x, y in p.tolist()]
@@ -209,7 +209,8 @@ class _Sweep:
     that overlap are tied and ordered by index, which keeps the order total and consistent.
     """
 
-    def __init__(self, pts: list[tuple[int, int]]):
+    def __init__(self, points: np.ndarray, pts: list[tuple[int, int]]):
+        """``points`` as floats (n x 2) for sorting, ``pts`` the same exactly scaled to integers."""
         n = len(pts)
         self.edge: list[int] = []  # ring index of each kept edge
         ends: list[tuple[tuple[int, int], tuple[int, int]]] = []
@@ -220,20 +221,29 @@ class _Sweep:
             self.edge.append(k)
             ends.append((min(a, b), max(a, b)))
         self.left = [left for left, _ in ends]
-        self.right = [right for _, right in ends]
         # Each edge as left end + direction, for the orientation tests of the binary searches.
         self.lx = [left[0] for left in self.left]
         self.ly = [left[1] for left in self.left]
         self.dx = [right[0] - left[0] for left, right in ends]
         self.dy = [right[1] - left[1] for left, right in ends]
-        # Removals (0) before insertions (1) at the same point.
-        self.events = sorted(
-            [(left, 1, e) for e, (left, _) in enumerate(ends)] + [(right, 0, e) for e, (_, right) in enumerate(ends)]
-        )
+        self.right = [right for _, right in ends]
+        # Events by point, removals (0) before insertions (1) at the same point, then by edge.
+        # Sorted on the floats (the scaling keeps their order exactly): numpy, not Python tuples.
+        a = points[self.edge]
+        b = points[[(k + 1) % n for k in self.edge]]
+        b_first = (b[:, 0] < a[:, 0]) | ((b[:, 0] == a[:, 0]) & (b[:, 1] < a[:, 1]))
+        left = np.where(b_first[:, None], b, a)
+        right = np.where(b_first[:, None], a, b)
+        m = len(self.edge)
+        xy = np.r_[left, right]
+        kind = np.r_[np.ones(m, np.int8), np.zeros(m, np.int8)]
+        eid = np.r_[np.arange(m), np.arange(m)]
+        order = np.lexsort((eid, kind, xy[:, 1], xy[:, 0]))
+        self.events = list(zip(kind[order].tolist(), eid[order].tolist(), strict=True))
 
     def run(self) -> tuple[int, int] | None:
         status: list[int] = []
-        for _, insert, e in self.events:
+        for insert, e in self.events:
             if insert:
                 i = self._insertion_point(status, e)
                 status.insert(i, e)
@@ -253,8 +263,7 @@ class _Sweep:
     def _insertion_point(self, status: list[int], e: int) -> int:
         """Where e goes: its left end is the sweep point, at or after every status edge's left end.
 
-        The same decision as ``_compare(s, e) < 0`` (``_side(e, s)`` > 0 means e above s), inlined:
-        this loop is most of the sweep's time.
+        The same decision as ``_below(s, e)``, inlined: this loop is most of the sweep's time.
         """
         lx, ly, dx, dy = self.lx, self.ly, self.dx, self.dy
         px, py = lx[e], ly[e]
@@ -275,37 +284,36 @@ class _Sweep:
         return lo
 
     def _position(self, status: list[int], e: int) -> int:
-        """Index of the first status edge that is not below e (binary search)."""
+        """Index of edge e in the status (binary search with ``_below``)."""
         lo, hi = 0, len(status)
         while lo < hi:
             mid = (lo + hi) // 2
-            if self._compare(status[mid], e) < 0:
+            s = status[mid]
+            if s == e:
+                return mid
+            if self._below(s, e):
                 lo = mid + 1
             else:
                 hi = mid
         return lo
 
-    def _compare(self, a: int, b: int) -> int:
-        """-1 if edge a is below edge b where both are cut by the sweep line, 1 if above.
+    def _below(self, a: int, b: int) -> bool:
+        """Edge a is below edge b where the sweep line cuts both (a != b).
 
         Decided at the later of the two left ends, which lies on the other edge's span: by the
         side of that point, then by the side of the later edge's right end (the two meet there),
-        then, for collinear edges, by index.
+        then, for collinear edges, by index. ``_insertion_point`` is this, inlined.
         """
-        if a == b:
-            return 0
-        if self.left[a] < self.left[b]:
-            return -self._side(b, a)
-        return self._side(a, b)
-
-    def _side(self, a: int, b: int) -> int:
-        """Side of edge a relative to edge b, a starting within b's span: 1 above, -1 below."""
-        o = _orientation(self.left[b], self.right[b], self.left[a])
-        if o == 0:
-            o = _orientation(self.left[b], self.right[b], self.right[a])
-        if o == 0:
-            return 1 if a > b else -1
-        return o
+        lx, ly, dx, dy = self.lx, self.ly, self.dx, self.dy
+        later, other, sign = (b, a, 1) if self.left[a] < self.left[b] else (a, b, -1)
+        px, py = lx[later], ly[later]
+        d = dx[other] * (py - ly[other]) - dy[other] * (px - lx[other])
+        if d == 0:
+            d = dx[other] * (py + dy[later] - ly[other]) - dy[other] * (px + dx[later] - lx[other])
+            if d == 0:
+                d = later - other
+        # d > 0: the later edge is above the other one.
+        return d * sign > 0
 
     def _crosses(self, a: int, b: int) -> bool:
         la, ra, lb, rb = self.left[a], self.right[a], self.left[b], self.right[b]
