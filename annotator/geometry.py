@@ -34,10 +34,10 @@ MAX_POINTS_PER_RING = 10_000
 MAX_HOLES = 10_000
 MAX_LESIONS = 500  # per layer (one reader's drawing of one image)
 # All rings of all lesions of a layer together. A traced lesion on an ultrasound frame has a few
-# hundred points (the 33 sample masks: at most 619 per layer); this leaves room for 500 lesions
-# of 200 points, and bounds the crossing checks of one request to about a second here
-# (BENCHMARKS.md, "Geometry cost").
-MAX_POINTS_PER_LAYER = 100_000
+# hundred points (the 33 sample masks: at most 619 per layer); this is 80 times that, room for
+# 500 lesions of 100 points, and bounds the parsing and crossing checks of one request to under
+# a second on a 2-core server (BENCHMARKS.md, "Geometry cost").
+MAX_POINTS_PER_LAYER = 50_000
 
 Ring = list[list[float]]
 

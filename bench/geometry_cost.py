@@ -40,7 +40,8 @@ from annotator import geometry  # noqa: E402
 from annotator.geometry import BENIGN, MALIGNANT, Lesion  # noqa: E402
 from bench.common import background_load, print_machine, wait_quiet, write_json  # noqa: E402
 
-DEFAULT_PIXEL_LIMIT = 16_000_000  # busreview/settings.py MAX_IMAGE_PIXELS
+# busreview/settings.py MAX_IMAGE_PIXELS defaults to this frame's pixels (a 4K UHD capture).
+LIMIT_FRAME = (3840, 2160)
 
 
 def encode_png(rgb: np.ndarray) -> bytes:
@@ -173,14 +174,17 @@ def spiral_ring(n: int = N) -> list[list[float]]:
 
 
 def back_and_forth_ring(n: int = N) -> list[list[int]]:
-    """A staircase path of n/2 points traced and then traced back along the same pixels."""
-    path, x, y = [], 0, 0
-    for i in range(n // 2 + 1):
-        if i % 2:
-            x += 1
-        else:
-            y += 1
-        path.append([x % 800, y % 600])
+    """A serpentine pixel path (one-pixel steps, rows 2 px apart) traced there and back along the
+    same pixels: every edge overlaps its return edge, as traced outlines of thin necks do."""
+    path: list[list[int]] = []
+    row = 0
+    while len(path) < n // 2:
+        xs = range(10, 410) if row % 2 == 0 else range(409, 9, -1)
+        for x in xs:
+            path.append([x, 10 + 2 * row])
+        path.append([path[-1][0], 11 + 2 * row])  # the step down to the next row
+        row += 1
+    path = path[: n // 2 + 1]
     return path + path[-2:0:-1]
 
 
@@ -290,11 +294,11 @@ def raster_case(name: str, lesions: list[Lesion], width: int, height: int, resul
 def raster_section(results: dict, quick: bool) -> None:
     rng = np.random.default_rng(7)
     big = (2000, 2000) if quick else (6000, 6000)
-    side = int(np.sqrt(DEFAULT_PIXEL_LIMIT))
+    lw, lh = LIMIT_FRAME
     print("\n(b) rasterise + PNG encode (old: a full-frame mask per lesion, measured once)")
     print(f"  {'case':<44}{'old s':>9}{'new s':>9}{'old/new':>9}")
     raster_case(f"500 lesions, {big[0]}x{big[1]}", blob_lesions(rng, 500, *big), *big, results=results)
-    raster_case(f"500 lesions, {side}x{side} (default limit)", blob_lesions(rng, 500, side, side), side, side, results)
+    raster_case(f"500 lesions, {lw}x{lh} (default limit)", blob_lesions(rng, 500, lw, lh), lw, lh, results)
     mask = speckled_mask(2000, 2000, 2_000 if quick else 10_000, rng)
     old_s, old_reading = timed(lambda: old_extract_lesions(mask), 1)
     new_s, reading = timed(lambda: geometry.extract_lesions(mask), 3)
@@ -306,10 +310,10 @@ def raster_section(results: dict, quick: bool) -> None:
     results["raster"]["trace components"] = {"lesions": len(reading.lesions), "old_s": old_s, "new_s": new_s}
     raster_case(f"rasterise those {len(reading.lesions):,}, 2000x2000", reading.lesions, 2000, 2000, results)
     raster_case(
-        f"worst: 500 nested rings with holes, {side}x{side}",
-        nested_rings(500, side, side),
-        side,
-        side,
+        f"worst: 500 nested rings with holes, {lw}x{lh}",
+        nested_rings(500, lw, lh),
+        lw,
+        lh,
         results,
         old=False,
     )
