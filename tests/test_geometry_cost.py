@@ -395,3 +395,25 @@ def test_extraction_is_the_same_as_tracing_each_component_alone(seed):
 def test_extraction_of_the_sample_is_the_same_as_tracing_each_component_alone(sample_dir):
     for path in sorted((sample_dir / "masks").glob("*.png")):
         assert_same_extraction(np.asarray(PIL.Image.open(path).convert("RGB")))
+
+
+# --- COCO annotations measured in the box -----------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_coco_area_and_bbox_are_the_same_as_from_the_full_frame_mask(seed):
+    from types import SimpleNamespace
+
+    from annotator.exporting.coco import CocoFormat, rle
+
+    rng = np.random.default_rng(700 + seed)
+    lesions = [random_lesion(rng) for _ in range(6)]
+    coco = CocoFormat()
+    coco.add(None, SimpleNamespace(name="X_001.png", width=W, height=H, components=lesions))
+    for les, ann in zip(lesions, coco.annotations, strict=True):
+        full = old_lesion_mask(les, W, H)
+        ys, xs = np.nonzero(full)
+        assert ann["area"] == int(full.sum())
+        assert ann["bbox"] == [int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1]
+        if les.holes:
+            assert ann["segmentation"] == rle(full)
