@@ -128,7 +128,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Uploads: ultrasound PNGs are ~0.5-1 MB; a whole-dataset ZIP import can be large.
 MAX_IMAGE_BYTES = envint("MAX_IMAGE_BYTES", 20 * 1024 * 1024)
-MAX_IMAGE_PIXELS = envint("MAX_IMAGE_PIXELS", 40_000_000)
+MAX_IMAGE_PIXELS = envint("MAX_IMAGE_PIXELS", 3840 * 2160)  # 4K UHD; ultrasound frames are < 2 Mpx
 MAX_UPLOAD_BYTES = envint("MAX_UPLOAD_BYTES", 2 * 1024 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024

@@ -42,12 +42,18 @@ class CocoFormat:
         image_id = len(self.images) + 1
         self.images.append({"id": image_id, "file_name": record.name, "width": record.width, "height": record.height})
         for lesion in record.components:
-            pixels = geometry.lesion_mask(lesion, record.width, record.height)
+            # Measured in the lesion's box, not the frame: thousands of small components cost
+            # their own pixels. Only a hole's RLE needs the frame (COCO RLE runs over the image).
+            placed = geometry.lesion_box(lesion, record.width, record.height)
+            if placed is None:  # components are traced from the frame: never off it
+                continue
+            x0, y0, pixels = placed
             if lesion.holes:
-                segmentation: list | dict = rle(pixels)
+                segmentation: list | dict = rle(geometry.lesion_mask(lesion, record.width, record.height))
             else:
                 segmentation = [[float(v) for point in lesion.points for v in point]]
             ys, xs = np.nonzero(pixels)
+            xs, ys = xs + x0, ys + y0
             self.annotations.append(
                 {
                     "id": len(self.annotations) + 1,
