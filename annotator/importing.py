@@ -561,7 +561,7 @@ def _read_mask(name, source: Source, size, image_orientation: int, row, report: 
     if (rgb.shape[1], rgb.shape[0]) != size:
         message = f"mask is {rgb.shape[1]}x{rgb.shape[0]} but the image is {width}x{height}"
         report.defect(where, message, "mask resized to the image size (nearest neighbour)")
-        doubts.append(f"{message}: stretched, so the lesions may sit off the lesion")
+        doubts.append(f"{message}: stretched, so the outlines may sit off the lesions")
         rgb = np.asarray(PIL.Image.fromarray(rgb).resize(size, PIL.Image.Resampling.NEAREST))
     reading = geometry.extract_lesions(rgb)
     other = f"{reading.other_pixels} pixels are neither black, red nor green{hint}"
