@@ -387,13 +387,14 @@ def orientation_of(img: PIL.Image.Image) -> int:
     return value if isinstance(value, int) and value in TRANSPOSE else 1
 
 
-def _upright(name: str, img: PIL.Image.Image, data: bytes, report: ImportReport) -> tuple[PIL.Image.Image, bytes]:
+def _upright(
+    name: str, img: PIL.Image.Image, data: bytes, orientation: int, report: ImportReport
+) -> tuple[PIL.Image.Image, bytes]:
     """The image as browsers show it, re-encoded without the orientation tag when it had one.
 
     The server, the masks and the contours use the stored pixel grid; a browser turns a PNG by
     its eXIf orientation, so a reader would draw on a turned picture. Stored upright, both agree.
     """
-    orientation = orientation_of(img)
     if orientation == 1:
         return img, data
     upright = PIL.ImageOps.exif_transpose(img)
@@ -428,7 +429,7 @@ def _import_one(name, source: Source, row, as_status, author, annotator, actor, 
             return "unchanged"
         report.defect(name, "an image with this name but different content is already stored", "skipped")
         return "failed"
-    img, data = _upright(name, img, data, report)
+    img, data = _upright(name, img, data, image_orientation, report)
     width, height = img.size
     if img.mode not in ("RGB", "L"):
         report.defect(name, f"image is {img.mode}, not RGB", "stored as is; masks use its size")
@@ -490,22 +491,26 @@ def mask_rgb(mask: PIL.Image.Image, data: bytes) -> tuple[np.ndarray, str]:
     16-bit PNGs are cut to their high byte (a 16-bit 255 would read as black), so 16-bit files
     are decoded by OpenCV and only values that are exact 8-bit levels (v * 257) keep their colour.
     """
-    depth, colour_type = (data[24], data[25]) if data[12:16] == b"IHDR" else (8, 2)
+    depth, colour_type = (data[24], data[25]) if data[12:16] == b"IHDR" else (8, 2)  # IHDR comes first
+    grayscale = colour_type in (0, 4)  # with or without alpha: no pixel can be red or green
     if depth == 16:
         pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
         if pixels is None or pixels.dtype != np.uint16:
             raise ValueError("16-bit mask that OpenCV cannot decode")
-    if colour_type in (0, 4):  # grayscale, with or without alpha: no pixel can be red or green
-        plane = (pixels if pixels.ndim == 2 else pixels[..., 0]) if depth == 16 else np.asarray(mask.convert("L"))
-        rgb = np.zeros((*plane.shape, 3), np.uint8)
-        rgb[plane != 0] = OFF_COLOUR
-        return rgb, f" (a {depth}-bit grayscale mask, e.g. 0/255, has no benign/malignant colour)"
-    if depth == 16:
-        wide = pixels[..., 2::-1]  # OpenCV's BGR(A) -> RGB
-        rgb = (wide // 257).astype(np.uint8)
-        rgb[~(wide % 257 == 0).all(axis=-1)] = OFF_COLOUR
-        return rgb, ""
-    return np.asarray(mask.convert("RGB")), ""  # palette lookups and 8-bit colour are exact
+        if grayscale:
+            plane = pixels if pixels.ndim == 2 else pixels[..., 0]
+        else:
+            wide = pixels[..., 2::-1]  # OpenCV's BGR(A) -> RGB
+            rgb = (wide // 257).astype(np.uint8)
+            rgb[~(wide % 257 == 0).all(axis=-1)] = OFF_COLOUR
+            return rgb, ""
+    elif grayscale:
+        plane = np.asarray(mask.convert("L"))
+    else:
+        return np.asarray(mask.convert("RGB")), ""  # palette lookups and 8-bit colour are exact
+    rgb = np.zeros((*plane.shape, 3), np.uint8)
+    rgb[plane != 0] = OFF_COLOUR
+    return rgb, f" (a {depth}-bit grayscale mask, e.g. 0/255, has no benign/malignant colour)"
 
 
 def _turn(rgb: np.ndarray, orientation: int) -> np.ndarray:

@@ -90,11 +90,12 @@ def import_mask(tmp_path, mask_png: bytes, *args) -> tuple[Image, str]:
     "mask_png, hint",
     [
         (png((blob_mask()[..., 0] > 0).astype(np.uint8) * 255), "8-bit grayscale"),  # the common 0/255 mask
+        (png(blob_mask()[..., 0] > 0), "1-bit grayscale"),
         (png((blob_mask()[..., 0] > 0).astype(np.uint16) * 255), "16-bit grayscale"),
         (png((blob_mask()[..., 0] > 0).astype(np.uint16) * 65535), "16-bit grayscale"),
         (png16(blob_mask().astype(np.uint16)), "neither black, red nor green"),  # 255 in 16 bits: not red
     ],
-    ids=["binary-0-255", "16-bit-gray-255", "16-bit-gray-65535", "16-bit-rgb-low-byte"],
+    ids=["binary-0-255", "1-bit", "16-bit-gray-255", "16-bit-gray-65535", "16-bit-rgb-low-byte"],
 )
 def test_a_mask_without_red_or_green_is_not_read_and_the_image_waits_to_be_drawn(tmp_path, mask_png, hint):
     """Before: Pillow read these as all black (or gray) and the image became an approved Normal."""
