@@ -517,33 +517,30 @@ def _turn(rgb: np.ndarray, orientation: int) -> np.ndarray:
     return np.asarray(PIL.Image.fromarray(rgb).transpose(TRANSPOSE[orientation]))
 
 
-def _mask_grid(rgb, orientation: int, image_orientation: int, size, where, report: ImportReport):
+def _mask_grid(
+    raw: np.ndarray, orientation: int, image_orientation: int, size: tuple[int, int], where: str, report: ImportReport
+) -> tuple[np.ndarray, list[str]]:
     """The mask on the upright image's grid, and the doubts about which grid it was drawn on.
 
     Each PNG is read the way browsers show it (its own orientation applied), as a person pairing
-    image and mask in a viewer saw them. When the image carried an orientation and its mask not
-    the same one, the pairing is a guess: a mask without a tag that fits the image only turned
-    like it was drawn on the image's stored grid, and is turned the same way.
+    image and mask in a viewer saw them. When the image and its mask carry different tags, the
+    pairing is a guess: the first reading that fits the image's size is taken (as browsers show
+    the mask, as the file stores it, or turned like its image: a mask drawn on the image's stored
+    grid), and the layer goes for review.
     """
-    doubts: list[str] = []
+    shown = _turn(raw, orientation) if orientation != 1 else raw
     if orientation != 1:
-        rgb = _turn(rgb, orientation)
         report.defect(
             where, f"PNG orientation tag {orientation}", f"mask {ORIENTATIONS[orientation]}, as browsers show it"
         )
-    if image_orientation != orientation:
-        mask_size = (rgb.shape[1], rgb.shape[0])
-        turned = _turn(rgb, image_orientation) if image_orientation != 1 else rgb
-        if orientation == 1 and mask_size != size and (turned.shape[1], turned.shape[0]) == size:
-            rgb = turned
-            action = f"mask {ORIENTATIONS[image_orientation]} like its image"
-        else:
-            action = "mask used as browsers show it"
-        report.defect(
-            where, f"mask has orientation tag {orientation} but its image {image_orientation} (1: none)", action
-        )
-        doubts.append("the image and its mask carried different orientation tags, so the mask's grid is a guess")
-    return rgb, doubts
+    if image_orientation == orientation:
+        return shown, []
+    readings = [("mask used as browsers show it", shown), ("mask used as the file stores it, its tag ignored", raw)]
+    if image_orientation != 1:
+        readings.append((f"mask {ORIENTATIONS[image_orientation]} like its image", _turn(raw, image_orientation)))
+    action, rgb = next(((a, r) for a, r in readings if (r.shape[1], r.shape[0]) == size), readings[0])
+    report.defect(where, f"mask has orientation tag {orientation} but its image {image_orientation} (1: none)", action)
+    return rgb, ["the image and its mask carried different orientation tags, so the mask's grid is a guess"]
 
 
 def _read_mask(name, source: Source, size, image_orientation: int, row, report: ImportReport) -> ImportedMask | None:

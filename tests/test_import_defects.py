@@ -244,6 +244,21 @@ def test_an_untagged_mask_on_the_stored_grid_is_turned_like_its_image_and_review
     assert {tuple(p) for p in image.layers.get().lesions.get().points} == upright_corners(mask, 6)
 
 
+def test_a_tagged_mask_of_an_untagged_image_that_fits_only_as_stored_is_used_as_stored_and_reviewed(tmp_path):
+    mask = blob_mask()
+    images = {"TURN_000.png": png(marked_scan())}
+    output = run_import(dataset(tmp_path / "ds", images, {"TURN_000.png": png(mask, orientation=6)}))
+    image = Image.objects.get(name="TURN_000.png")
+    assert image.status == Status.SUBMITTED and (image.width, image.height) == (W, H)
+    assert "mask has orientation tag 6 but its image 1 (1: none) -> mask used as the file stores it" in output
+    assert {tuple(p) for p in image.layers.get().lesions.get().points} == {
+        (30.0, 20.0),
+        (59.0, 20.0),
+        (59.0, 39.0),
+        (30.0, 39.0),
+    }
+
+
 def import_mask_pair(tmp_path, mask_png: bytes) -> tuple[Image, str]:
     images = {"TURN_000.png": png(marked_scan(), orientation=6)}
     output = run_import(dataset(tmp_path / "ds", images, {"TURN_000.png": mask_png}))
