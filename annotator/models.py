@@ -13,7 +13,8 @@ from django.db.models import F, Q
 from annotator import geometry
 
 PATIENT_CODE = RegexValidator(r"^[A-Z]{4}$", "A patient code is four capital letters (BUS-UCLM convention).")
-IMAGE_NAME = RegexValidator(r"^[A-Z]{4}_\d{3,}\.png$", "An image name is XXXX_YYY.png (patient code, number).")
+# [0-9], not \d (which also takes other scripts' digits); \Z, not $ (which allows a trailing newline).
+IMAGE_NAME = RegexValidator(r"^[A-Z]{4}_[0-9]{3,}\.png\Z", "An image name is XXXX_YYY.png (patient code, number).")
 
 
 class Patient(models.Model):

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from annotator import exporting, geometry, permissions, workflow
+from annotator import exporting, geometry, importing, permissions, workflow
 from annotator.models import PATIENT_CODE, AuditEvent, Image, Lesion, MaskLayer, Patient, Remark, Review, Status
 
 
@@ -303,6 +303,28 @@ class AssignInput(serializers.Serializer):
         if not ids:
             raise serializers.ValidationError({"images": "name at least one image or patient"})
         return {"image_ids": sorted(ids), "annotator": attrs["annotator"]}
+
+
+class ImportInput(serializers.Serializer):
+    """The import form's choices. Validated data: an ``importing.ImportOptions``."""
+
+    as_status = serializers.ChoiceField(
+        choices=[Status.DRAFT, Status.SUBMITTED, Status.APPROVED], required=False, default=Status.APPROVED
+    )
+    annotator = serializers.CharField(required=False, allow_blank=True, max_length=150)
+
+    def validate_annotator(self, username: str):
+        if not username:
+            return None
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None or permissions.ANNOTATOR not in permissions.roles_of(user):
+            raise serializers.ValidationError(f"{username} is not an annotator")
+        return user
+
+    def validate(self, attrs) -> importing.ImportOptions:
+        if attrs["as_status"] == Status.DRAFT and not attrs.get("annotator"):
+            raise serializers.ValidationError("importing as draft needs the annotator who will own the drafts")
+        return importing.ImportOptions(as_status=attrs["as_status"], annotator=attrs.get("annotator"))
 
 
 class ExportInput(serializers.Serializer):

@@ -20,6 +20,7 @@ from annotator.serializers import (
     AuditEventSerializer,
     AuditFilterInput,
     ExportInput,
+    ImportInput,
     ReopenInput,
     ReviewSerializer,
 )
@@ -108,8 +109,19 @@ def run_upload_import(request) -> importing.ImportReport:
     content_length = int(request.META.get("CONTENT_LENGTH") or 0)
     # Refuse an oversized upload before the body is read (parsing it would spool it to disk).
     importing.check_upload_size(content_length)
-    data = request.data if hasattr(request, "data") else request.POST
-    return importing.import_uploads(data=data, files=request.FILES, content_length=content_length, actor=request.user)
+    form = ImportInput(data=request.data if hasattr(request, "data") else request.POST)
+    if not form.is_valid():
+        raise importing.ImportRefused(_problems(form.errors))
+    return importing.import_uploads(
+        options=form.validated_data, files=request.FILES, content_length=content_length, actor=request.user
+    )
+
+
+def _problems(errors: dict) -> str:
+    return "; ".join(
+        f"{'' if field == 'non_field_errors' else field + ': '}{' '.join(map(str, msgs))}"
+        for field, msgs in errors.items()
+    )
 
 
 def export_options(params) -> exporting.ExportOptions:

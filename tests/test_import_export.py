@@ -166,8 +166,8 @@ def test_real_world_defects_are_reported_and_survived(tmp_path):
         "masks/AAAA_000.png: mask is 48x32 but the image is 96x64 -> mask resized",
         "Doppler is 'Y', not Yes/No -> read as Yes",
         "Marks is 'maybe', not Yes/No -> read as No",
-        "masks/AAAA_001.png: 4 pixels are neither black, red nor green",
-        "INFO.csv says Benign but the mask shows Normal -> mask used",
+        "masks/AAAA_001.png: 4 pixels are neither black, red nor green; no lesion in red or green -> mask not read",
+        "masks/AAAA_000.png: not approved as imported: mask is 48x32 but the image is 96x64",
         "AAAA_002.png: not an image -> skipped",
         "bad-name.png: name does not follow XXXX_YYY.png",
         "AAAA_003.png: damaged or truncated image",
@@ -176,7 +176,9 @@ def test_real_world_defects_are_reported_and_survived(tmp_path):
     for fragment in expected:
         assert fragment in output, fragment
     first = Image.objects.get(name="AAAA_000.png")
-    assert first.doppler is True and first.consensus.lesions.get().label == "malignant"
+    assert first.doppler is True and first.status == Status.SUBMITTED
+    assert first.layers.get().lesions.get().label == "malignant"
+    assert Image.objects.get(name="AAAA_001.png").status == Status.NEW
     # Nothing half-written for the failures.
     assert set(Image.objects.values_list("name", flat=True)) == {"AAAA_000.png", "AAAA_001.png"}
     assert ImageData.objects.count() == 2

@@ -234,3 +234,25 @@ def test_image_list_honours_page_size_up_to_500():
     assert len(client.get("/api/images/", {"page_size": 120}).json()["results"]) == 120
     capped = client.get("/api/images/", {"page_size": 1000}).json()
     assert len(capped["results"]) == 500 and capped["count"] == 510
+
+
+# --- the import form's options -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"annotator": "ali\x00ce"}, "annotator"),
+        ({"as_status": "approved\x00"}, "as_status"),
+        ({"as_status": "draft"}, "needs the annotator"),
+        ({"annotator": "nosuchuser"}, "nosuchuser is not an annotator"),
+    ],
+)
+def test_odd_import_options_are_a_clear_400_that_imports_nothing(fields, message):
+    """A NUL byte in the annotator's name reached the database lookup (a 500 found by the fuzzer)."""
+    carol = make_user("carol", CURATOR)
+    make_user("alice", ANNOTATOR)
+    response = client_for(carol).post("/api/import/", {"archive": _zip_with_mask(), **fields}, format="multipart")
+    body = response.json()
+    assert response.status_code == 400 and body["code"] == "import_refused" and message in body["detail"]
+    assert not Image.objects.exists()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from annotator import exporting
+from annotator.management.base import BulkCommand
 
 
-class Command(BaseCommand):
+class Command(BulkCommand):
     help = "Write the approved (consensus) images as a ZIP in the BUS-UCLM layout, with COCO JSON."
 
     def add_arguments(self, parser):

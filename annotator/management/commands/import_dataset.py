@@ -6,12 +6,13 @@ import sys
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from annotator import importing, permissions
+from annotator.management.base import BulkCommand
 
 
-class Command(BaseCommand):
+class Command(BulkCommand):
     help = "Import a folder or ZIP in the BUS-UCLM layout (images/, optional masks/ and INFO.csv)."
 
     def add_arguments(self, parser):

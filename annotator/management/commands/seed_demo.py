@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from annotator import demo, importing, permissions, workflow
+from annotator.management.base import BulkCommand
 from annotator.models import Image, Status
 
 DEMO_USERS = [
@@ -27,7 +28,7 @@ PATIENTS = {
 }
 
 
-class Command(BaseCommand):
+class Command(BulkCommand):
     help = "Create demo users (passwords printed) and synthetic images in every workflow status. Local use only."
 
     def add_arguments(self, parser):
