@@ -23,11 +23,13 @@ from annotator.serializers import (
     ImageDetailSerializer,
     ImageFilterInput,
     ImageListSerializer,
+    LayerContentInput,
     LayerSerializer,
     ProposalSerializer,
     ProposeInput,
     ReviewSerializer,
     SaveLayerInput,
+    SaveVersionInput,
     VersionInput,
 )
 
@@ -137,6 +139,7 @@ class LayerViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """A reader's mask layer: read it, save the draft (with its version), submit it."""
 
     serializer_class = LayerSerializer
+    lookup_value_regex = "[0-9]{1,18}"
     permission_classes = [permissions.Gate]
     required_action = permissions.VIEW
     required_actions = {"update": permissions.ANNOTATE, "submit": permissions.ANNOTATE}
@@ -156,10 +159,14 @@ class LayerViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(request=SaveLayerInput, responses={200: LayerSerializer, 409: OpenApiTypes.OBJECT})
     def update(self, request, pk=None):
-        layer = self.get_object()
-        data = valid(SaveLayerInput, request, image=layer.image)
+        # The autosave path: the workflow reads and locks the layer once, decides who may edit
+        # it, and only then has the drawing validated (no separate read through get_object).
+        version = valid(SaveVersionInput, request)["version"]
         saved = workflow.save_draft(
-            layer_id=layer.pk, user=request.user, content=data["content"], expected_version=data["version"]
+            layer_id=int(pk),
+            user=request.user,
+            content=lambda image: valid(LayerContentInput, request, image=image),
+            expected_version=version,
         )
         return Response(LayerSerializer(saved).data)
 

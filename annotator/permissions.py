@@ -117,6 +117,11 @@ def can(user, action: str, image: Image | None = None) -> bool:
         # Only annotators annotate, and only their assigned images: decided without a query
         # (the same rule as image_rule's Q(annotator=user)), since every save asks it.
         return ANNOTATOR in roles_of(user) and image.annotator_id == user.pk
+    if action == VIEW:
+        # The clauses that need no query (image_rule's Q() and Q(annotator=user)) first.
+        roles = roles_of(user)
+        if roles & {CURATOR, ADMIN} or (ANNOTATOR in roles and image.annotator_id == user.pk):
+            return True
     rule = image_rule(user, action)
     if rule is None:
         return False

@@ -9,16 +9,56 @@ from rest_framework import serializers
 from annotator import exporting, geometry, importing, permissions, workflow
 from annotator.models import PATIENT_CODE, AuditEvent, Image, Lesion, MaskLayer, Patient, Remark, Review, Status
 
+_DATETIME = serializers.DateTimeField()
+
+
+def _when(value) -> str | None:
+    return None if value is None else _DATETIME.to_representation(value)
+
 
 class LesionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Lesion
         fields = ["id", "index", "label", "points", "holes", "area_px"]
 
+    def to_representation(self, lesion: Lesion) -> dict:
+        # Every autosave answers with its layer: written out, this is several times faster than
+        # DRF's field-by-field machinery (the fields above still document it and are tested equal).
+        return {
+            "id": lesion.pk,
+            "index": lesion.index,
+            "label": lesion.label,
+            "points": lesion.points,
+            "holes": lesion.holes,
+            "area_px": lesion.area_px,
+        }
+
 
 class LayerSerializer(serializers.ModelSerializer):
     author = serializers.SlugRelatedField(slug_field="username", read_only=True)
     lesions = LesionSerializer(many=True, read_only=True)
+
+    def to_representation(self, layer: MaskLayer) -> dict:
+        """The same as the declared fields give (a test compares them), without DRF's per-field cost."""
+        return {
+            "id": layer.pk,
+            "image": layer.image_id,
+            "author": layer.author.get_username(),
+            "revision": layer.revision,
+            "status": layer.status,
+            "version": layer.version,
+            "source": layer.source,
+            "is_normal": layer.is_normal,
+            "doppler": layer.doppler,
+            "marks": layer.marks,
+            "combined": layer.combined,
+            "note": layer.note,
+            "lesions": [LESION.to_representation(lesion) for lesion in layer.lesions.all()],
+            "based_on": layer.based_on_id,
+            "created_at": _when(layer.created_at),
+            "updated_at": _when(layer.updated_at),
+            "submitted_at": _when(layer.submitted_at),
+        }
 
     class Meta:
         model = MaskLayer
@@ -41,6 +81,9 @@ class LayerSerializer(serializers.ModelSerializer):
             "updated_at",
             "submitted_at",
         ]
+
+
+LESION = LesionSerializer()
 
 
 class RemarkSerializer(serializers.ModelSerializer):
@@ -226,6 +269,12 @@ class SaveLayerInput(LayerContentInput):
 
 class VersionInput(serializers.Serializer):
     version = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
+
+
+class SaveVersionInput(serializers.Serializer):
+    """The version a save is based on, read before anything else of the body."""
+
+    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
 
 
 class ApproveInput(VersionInput):

@@ -15,7 +15,7 @@ an HTTP status, so views translate them without deciding anything themselves.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +62,13 @@ class WorkflowError(Exception):
 class NotAllowed(WorkflowError):
     http_status = 403
     code = "not_allowed"
+
+
+class NotFound(WorkflowError):
+    """No such object, or none the user may see (the same answer, so nothing is learnt)."""
+
+    http_status = 404
+    code = "not_found"
 
 
 class InvalidTransition(WorkflowError):
@@ -269,8 +276,18 @@ def start(*, image_id: int, user) -> MaskLayer:
 
 
 @transaction.atomic
-def save_draft(*, layer_id: int, user, content: LayerContent, expected_version: int) -> MaskLayer:
+def save_draft(
+    *,
+    layer_id: int,
+    user,
+    content: LayerContent | Callable[[Image], LayerContent],
+    expected_version: int,
+) -> MaskLayer:
     """Replace the draft's lesions and flags; refuses a save based on an older version.
+
+    ``content`` may be a function of the image that validates the request's drawing: it is called
+    only once the user is known to be allowed to edit this draft, so a user who may not edit it
+    never gets the (bounded, but not free) geometry checks run for them.
 
     A few statements: one SELECT that locks the layer row and reads its image with it, one DELETE
     and one INSERT of lesions, one UPDATE of the layer, one INSERT of the audit event.
@@ -285,8 +302,10 @@ def save_draft(*, layer_id: int, user, content: LayerContent, expected_version: 
     try:
         layer = MaskLayer.objects.select_related("image").select_for_update(of=("self",), no_key=True).get(pk=layer_id)
     except MaskLayer.DoesNotExist:
-        raise WorkflowError("no such layer") from None
+        raise NotFound("no such layer") from None
     image = layer.image
+    if not permissions.can(user, permissions.VIEW, image):
+        raise NotFound("no such layer")
     if not permissions.may_edit_layer(user, layer):
         raise NotAllowed(f"only the assigned annotator edits the draft of {image.name}")
     layer.author = user  # may_edit_layer: the author is the user
@@ -298,6 +317,8 @@ def save_draft(*, layer_id: int, user, content: LayerContent, expected_version: 
         )
     _check("save_draft", image, user)
     _check_version(layer, expected_version)
+    if callable(content):
+        content = content(image)
     _apply_content(layer, content)
     layer.version += 1
     layer.save(update_fields=[*CONTENT_FIELDS, "version", "updated_at"])

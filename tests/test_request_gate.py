@@ -256,3 +256,29 @@ def test_odd_import_options_are_a_clear_400_that_imports_nothing(fields, message
     body = response.json()
     assert response.status_code == 400 and body["code"] == "import_refused" and message in body["detail"]
     assert not Image.objects.exists()
+
+
+def test_the_written_out_layer_representation_equals_drfs_field_by_field_one(draft):
+    """LayerSerializer and LesionSerializer write their output by hand for speed; it must stay
+    what their declared fields give."""
+    from rest_framework import serializers
+
+    from annotator.serializers import LayerSerializer, LesionSerializer
+    from tests.factories import content
+
+    alice, image, layer = draft
+    saved = workflow.save_draft(
+        layer_id=layer.pk,
+        user=alice,
+        content=content(("malignant", SQUARE), note="n"),
+        expected_version=layer.version,
+    )
+    workflow.submit(layer_id=saved.pk, user=alice)
+    layer = type(layer).objects.get(pk=layer.pk)
+    by_fields = serializers.ModelSerializer.to_representation(LayerSerializer(layer), layer)
+    by_fields["lesions"] = [
+        serializers.ModelSerializer.to_representation(LesionSerializer(les), les) for les in layer.lesions.all()
+    ]
+    by_fields = {k: (list(v) if isinstance(v, list) else v) for k, v in by_fields.items()}
+    assert LayerSerializer(layer).data == by_fields
+    assert by_fields["submitted_at"] and by_fields["lesions"][0]["area_px"] == 31 * 31

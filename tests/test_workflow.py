@@ -124,8 +124,9 @@ def test_only_the_assigned_annotator_edits_a_draft(bob, carol, erin, image_in):
     image = image_in(Status.DRAFT)
     layer = image.layers.get()
     other = erin
-    for intruder in (other, bob, carol):
-        with pytest.raises(workflow.NotAllowed):
+    # Those who cannot even see the draft are told it does not exist; the curator sees it.
+    for intruder, refusal in ((other, workflow.NotFound), (bob, workflow.NotFound), (carol, workflow.NotAllowed)):
+        with pytest.raises(refusal):
             workflow.save_draft(layer_id=layer.pk, user=intruder, content=content(), expected_version=layer.version)
     with pytest.raises(workflow.NotAllowed):
         workflow.start(image_id=image.pk, user=other)
