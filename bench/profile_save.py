@@ -115,10 +115,10 @@ def main() -> int:
     stats = pstats.Stats(profiler)
     for where in (
         ("api.py", "update"),
-        ("generics.py", "get_object"),
         ("workflow.py", "save_draft"),
         ("workflow.py", "_write_lesions"),
         ("serializers.py", "content"),
+        ("geometry.py", "validate_ring"),
     ):
         breakdown(stats, *where, args.saves)
     for key in ("cumulative", "tottime"):
