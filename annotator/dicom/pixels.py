@@ -163,19 +163,22 @@ def _colour_to_8bit(array: np.ndarray, ds: Dataset) -> np.ndarray:
 
 
 def _palette_to_rgb8(array: np.ndarray, ds: Dataset) -> np.ndarray:
-    rgb = apply_color_lut(array, ds)
-    if rgb.dtype == np.uint8:
-        return np.ascontiguousarray(rgb)
-    # 16-bit LUT entries: the top byte is the 8-bit colour. Some scanners declare 16 bits but write
-    # 0-255 entries; shifting those would give a black image, so they are taken as they are.
+    """Look the frame up in the palette, built once as an 8-bit table of every entry.
+
+    Values below the first entry take the first colour and above the last the last (PS3.3
+    C.7.6.3.1.5). 16-bit entries keep their top byte, except that some scanners declare 16 bits
+    but write 0-255 entries; shifting those would give a black image, so they are kept as they are.
+    """
     first = int(ds.RedPaletteColorLookupTableDescriptor[1])
     entries = int(ds.RedPaletteColorLookupTableDescriptor[0]) or 65536
     info = np.iinfo(array.dtype)
     indexes = np.arange(max(first, info.min), min(first + entries, info.max + 1)).astype(array.dtype)
-    lut_max = int(apply_color_lut(indexes, ds).max()) if indexes.size else 0
-    if lut_max <= 255:
-        return rgb.astype(np.uint8)
-    return (rgb >> 8).astype(np.uint8)
+    table = apply_color_lut(indexes, ds).reshape(-1, 3)
+    if table.dtype != np.uint8:
+        table = table if int(table.max(initial=0)) <= 255 else table >> 8
+        table = table.astype(np.uint8)
+    positions = np.clip(array.astype(np.int64) - int(indexes[0]), 0, len(table) - 1)
+    return np.take(table, positions, axis=0)
 
 
 def _first_number(value: object) -> float | None:
