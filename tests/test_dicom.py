@@ -15,6 +15,8 @@ import zipfile
 import numpy as np
 import PIL.Image
 import pytest
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence
 from pydicom.uid import JPEGBaseline8Bit, JPEGLSTransferSyntaxes, JPEGTransferSyntaxes, MediaStorageDirectoryStorage
@@ -270,6 +272,62 @@ def test_8_bit_palette_colour_example_decodes():
     _, rgb = open_file(example("palette_color"))
     assert rgb.shape == (350, 800, 3)
     assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 50
+
+
+def palette_image(entry_max: int) -> bytes:
+    """A 2 x 2 palette image whose 16-bit LUT entries run 0..entry_max (255: written as 8-bit values)."""
+    ds = samples.us_dataset(np.array([[0, 1], [2, 255]], dtype=np.uint8), photometric="PALETTE COLOR")
+    ramp = (np.arange(256) * entry_max // 255).astype(np.uint16)
+    for colour, entries in (("Red", ramp), ("Green", ramp[::-1].copy()), ("Blue", np.full(256, 7 * entry_max // 255))):
+        ds.add_new(tag_for_keyword(f"{colour}PaletteColorLookupTableDescriptor"), "US", [256, 0, 16])
+        ds.add_new(tag_for_keyword(f"{colour}PaletteColorLookupTableData"), "OW", entries.astype(np.uint16).tobytes())
+    return samples.to_bytes(ds)
+
+
+@pytest.mark.parametrize("entry_max", [65535, 255], ids=["16-bit-entries", "8-bit-values-in-16-bit-lut"])
+def test_16_bit_palettes_give_the_same_8_bit_colours_however_the_scanner_filled_them(entry_max):
+    rgb = dicom.decode_frame(dicom.read_dicom(palette_image(entry_max)), 0)
+    assert rgb.tolist() == [[[0, 255, 7], [1, 254, 7]], [[2, 253, 7], [255, 0, 7]]]
+
+
+def test_a_bare_dataset_from_pydicom_data_is_recognised_and_decoded():
+    data = shipped_file("OT-PAL-8-face.dcm")  # no preamble, no file meta, implicit VR
+    assert data[128:132] != b"DICM" and dicom.is_dicom(data) is True
+    ds, rgb = open_file(data, allow_modalities={"OT"})
+    assert rgb.shape == (480, 640, 3) and len(np.unique(rgb.reshape(-1, 3), axis=0)) > 50
+
+
+def test_jpeg_baseline_variants_match_the_uncompressed_rgb_within_jpeg_tolerance():
+    options = {"allow_modalities": {"OT"}}
+    _, reference = open_file(shipped_file("SC_rgb.dcm"), **options)
+    for name in (
+        "SC_rgb_jpeg_dcmtk.dcm",
+        "SC_rgb_dcmtk_+eb+cy+s2.dcm",
+        "SC_rgb_dcmtk_+eb+cr.dcm",
+        "SC_rgb_jpeg_gdcm.dcm",
+    ):
+        _, decoded = open_file(shipped_file(name), **options)
+        assert np.abs(reference.astype(int) - decoded).mean() < 1.5, name
+
+
+def test_16_and_32_bit_rgb_scale_to_the_8_bit_image():
+    options = {"allow_modalities": {"OT"}}
+    _, reference = open_file(shipped_file("SC_rgb.dcm"), **options)
+    for name in ("SC_rgb_16bit.dcm", "SC_rgb_expb_16bit.dcm", "SC_rgb_32bit.dcm"):
+        _, decoded = open_file(shipped_file(name), **options)
+        assert np.abs(reference.astype(int) - decoded).max() <= 1, name
+
+
+def test_16_bit_greyscale_follows_its_voi_lut():
+    ds = samples.us_dataset(np.array([[0, 1], [2, 3]], dtype=np.uint16), identifying=False)
+    ds.BitsStored, ds.HighBit = 12, 11
+    item = Dataset()
+    item.add_new(tag_for_keyword("LUTDescriptor"), "US", [4, 0, 8])
+    item.add_new(tag_for_keyword("LUTData"), "US", [0, 50, 100, 255])
+    ds.VOILUTSequence = Sequence([item])
+    ds.WindowCenter, ds.WindowWidth = 1, 1  # the LUT wins over the window
+    rgb = dicom.decode_frame(dicom.read_dicom(samples.to_bytes(ds)), 0)
+    assert rgb[:, :, 1].tolist() == [[0, 50], [100, 255]]
 
 
 def test_monochrome1_is_inverted():
