@@ -624,6 +624,7 @@ def test_reading_a_file_with_malformed_values_logs_and_warns_nothing_identifying
     ds.AcquisitionDate = "2019 " + samples.PATIENT_ID
     data = samples.to_bytes(ds)
     recwarn.clear()  # pydicom warned while the test wrote the file; only reading counts
+    caplog.clear()
     caplog.set_level(logging.DEBUG)
     read = dicom.read_dicom(data)
     dicom.decode_frame(read, 0)
@@ -632,6 +633,14 @@ def test_reading_a_file_with_malformed_values_logs_and_warns_nothing_identifying
     dicom.acquisition_order(read)
     assert_clean(caplog.text)
     assert_clean(" ".join(str(w.message) for w in recwarn))
+
+
+def test_pydicom_log_records_never_reach_the_application_logs(caplog):
+    """pydicom's warn_and_log quotes header values; its logger and its children are stopped."""
+    caplog.set_level(logging.DEBUG)
+    for name in ("pydicom", "pydicom.pixels.decoders.base", "pydicom.pixels.utils"):
+        logging.getLogger(name).error("Invalid value for VR PN: %r", samples.PATIENT_NAME)
+    assert_clean(caplog.text)
 
 
 def test_patient_key_is_a_keyed_hash_of_id_and_issuer():

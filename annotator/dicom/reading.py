@@ -96,8 +96,9 @@ def read_dicom(
     no Pixel Data (SR, KO, presentation states...); a modality other than US unless listed in
     `allow_modalities`; an impossible image geometry; more than `max_frames` frames or more than
     `max_pixels` pixels in all frames together (rows x columns x frames, read from the header, so
-    a decompression bomb is refused before it is decoded); native pixel data shorter than the
-    header says; encapsulated pixel data with fewer fragments than frames.
+    a decompression bomb is refused before it is decoded); a file cut before or inside its pixel
+    data; a transfer syntax without a permissively licensed decoder here. Compressed frames that
+    are damaged are refused when decoded (`decode_frame`), since checking them means decoding.
     """
     if not is_dicom(data):
         raise DicomError("not_dicom", "This is not a DICOM file.")
@@ -129,16 +130,14 @@ def _fill_bare_transfer_syntax(ds: Dataset) -> None:
     if "TransferSyntaxUID" in ds.file_meta:
         return
     implicit, little = ds.original_encoding
-    if implicit:
+    if implicit or implicit is None:
         ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
     else:
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian if little else ExplicitVRBigEndian
 
 
-# (7FE0,0010) Pixel Data with an OB/OW VR or implicit, in either byte order.
-_PIXEL_DATA_TAGS = re.compile(
-    rb"\xe0\x7f\x10\x00(?:OB|OW|..\x00\x00|\xff\xff\xff\xff)|\x7f\xe0\x00\x10(?:OB|OW)", re.DOTALL
-)
+# The (7FE0,0010) Pixel Data tag, little or big endian.
+_PIXEL_DATA_TAGS = re.compile(rb"\xe0\x7f\x10\x00|\x7f\xe0\x00\x10")
 
 
 def _sop_class(ds: Dataset) -> str:
