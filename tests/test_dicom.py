@@ -94,6 +94,12 @@ def test_a_non_dicom_file_named_dcm_is_refused():
     assert refusal(png_bytes()).code == "not_dicom"
 
 
+def test_a_file_with_the_dicm_prefix_but_a_damaged_header_is_refused():
+    data = b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI\xff\x7f" + b"\x01" * 40
+    assert dicom.is_dicom(data) is True
+    assert refusal(data).code == "unreadable"
+
+
 def test_a_dicomdir_is_refused():
     error = refusal(example("dicomdir"))
     assert error.code == "dicomdir"

@@ -48,7 +48,12 @@ _silence_pydicom()
 
 @contextmanager
 def quiet() -> Iterator[None]:
-    """Drop pydicom's warnings (they can quote values) while reading or decoding."""
+    """Drop pydicom's warnings (they can quote values) while reading or decoding.
+
+    `warnings.catch_warnings` swaps the process-wide filter list, so in a threaded server another
+    thread's warnings may be dropped meanwhile too; the importer runs in one thread (RQ worker or
+    sync gunicorn worker), where this is exact.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield

@@ -153,6 +153,8 @@ def _check_kind(ds: Dataset, data: bytes) -> None:
     if "PixelData" in ds:
         return
     sop_class = _sop_class(ds)
+    if not sop_class:
+        raise DicomError("unreadable", "The DICOM file is damaged: it has no readable dataset (no SOP Class).")
     kind = UID(sop_class).name if sop_class.startswith(DICOM_UID_ROOT) else ""
     # pydicom stops quietly at the end of a cut file, dropping an incomplete Pixel Data element:
     # an image class without pixels, or a Pixel Data tag in the bytes, means the file is truncated.
