@@ -207,7 +207,8 @@ def _run_tesseract(image: np.ndarray, binary: str) -> str:
     if path is None:
         raise TextDetectionUnavailable(
             f"the tesseract program ({binary!r}) was not found: install Debian's tesseract-ocr and "
-            "tesseract-ocr-eng (scripts/run does); images cannot be checked for burned-in text without it"
+            "tesseract-ocr-eng (scripts/test and the Docker image do); without it images cannot be "
+            "checked for burned-in text"
         )
     ok, png = cv2.imencode(".png", image)
     if not ok:
