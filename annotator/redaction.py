@@ -19,7 +19,7 @@ import math
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TypeVar
 
@@ -355,19 +355,19 @@ def _merge_lines(lines: list[tuple[Box, bool]]) -> list[Box]:
     """Join (box, sure) pairs on the same line (overlapping in y, gap under ~2 glyph heights) into
     one box, until no two boxes join any more (a merged box may reach a word its parts did not);
     a line made only of unsure words is dropped."""
-    lines = list(lines)
     merged = True
-    while merged:
+    while merged:  # each pass is O(n²); two or three passes settle a screen of captions
         merged = False
-        for i in range(len(lines)):
-            for j in range(i + 1, len(lines)):
-                if _same_line(lines[i][0], lines[j][0]):
-                    other, other_sure = lines.pop(j)
-                    lines[i] = (_union(lines[i][0], other), lines[i][1] or other_sure)
+        joined: list[tuple[Box, bool]] = []
+        for box, sure in lines:
+            for k, (line, line_sure) in enumerate(joined):
+                if _same_line(line, box):
+                    joined[k] = (_union(line, box), line_sure or sure)
                     merged = True
                     break
-            if merged:
-                break
+            else:
+                joined.append((box, sure))
+        lines = joined
     return sorted((box for box, sure in lines if sure), key=lambda b: (b.y, b.x))
 
 
@@ -391,9 +391,7 @@ def find_text(rgb: np.ndarray, *, binary: str = "tesseract", pad: int = PAD) -> 
     words = [(Box(w.x, w.y, w.w, w.h, round(w.confidence, 1), w.length), w.sure) for w in _words(tsv, glyphs)]
     # grown lines may now touch each other (two halves of one caption): join them again
     lines = _merge_lines([(glyphs.extend_line(line), True) for line in _merge_lines(words)])
-    boxes = [_pad(box, width, height, pad) for box in lines]
-    del tsv
-    return boxes
+    return [_pad(box, width, height, pad) for box in lines]
 
 
 # --- Groups ---------------------------------------------------------------------------------
@@ -406,10 +404,10 @@ def scanner_group_key(model_name: str | None, width: int, height: int) -> str:
     return f"{model} {int(width)}x{int(height)}"
 
 
-def group_by_scanner(items: Iterable[T], key: Callable[[T], tuple[str | None, int, int]]) -> dict[Hashable, list[T]]:
+def group_by_scanner(items: Iterable[T], key: Callable[[T], tuple[str | None, int, int]]) -> dict[str, list[T]]:
     """Items grouped by ``scanner_group_key`` of ``key(item)`` = (model name, width, height), in
     first-seen order."""
-    groups: dict[Hashable, list[T]] = {}
+    groups: dict[str, list[T]] = {}
     for item in items:
         groups.setdefault(scanner_group_key(*key(item)), []).append(item)
     return groups
