@@ -30,11 +30,15 @@ ensure_python_env() {
   fi
 }
 
-# Debian packages the browser tests need; installed when missing and we are root.
+# Debian packages the browser tests and the burned-in text check need; installed when missing and
+# we are root. tesseract reads with Debian's bundled English data (tesseract-ocr-eng): nothing is
+# downloaded at run time.
 ensure_debian_packages() {
   local missing=()
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v firefox-esr >/dev/null 2>&1 || missing+=(firefox-esr)
+  command -v tesseract >/dev/null 2>&1 || missing+=(tesseract-ocr)
+  tesseract --list-langs 2>/dev/null | grep -qx eng || missing+=(tesseract-ocr-eng)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != "0" ]; then
       log "missing Debian packages: ${missing[*]} (run: sudo apt-get install -y ${missing[*]})"
