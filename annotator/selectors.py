@@ -19,7 +19,8 @@ def worklist(user):
         output_field=IntegerField(),
     )
     return (
-        permissions.restrict(Image.objects.filter(status__in=ANNOTATOR_OPEN), user, permissions.ANNOTATE)
+        Image.objects.filter(status__in=ANNOTATOR_OPEN)
+        .restrict(user, permissions.ANNOTATE)
         .select_related("patient")
         .annotate(priority=order)
         .order_by("priority", "name")
@@ -28,9 +29,8 @@ def worklist(user):
 
 def my_done(user):
     return (
-        permissions.restrict(
-            Image.objects.filter(status__in=[Status.SUBMITTED, Status.APPROVED]), user, permissions.ANNOTATE
-        )
+        Image.objects.filter(status__in=[Status.SUBMITTED, Status.APPROVED])
+        .restrict(user, permissions.ANNOTATE)
         .select_related("patient")
         .order_by("-updated_at")
     )
@@ -39,7 +39,8 @@ def my_done(user):
 def review_queue(user):
     """Submitted images the user may review (never their own), oldest submission first."""
     return (
-        permissions.restrict(Image.objects.filter(status=Status.SUBMITTED), user, permissions.REVIEW)
+        Image.objects.filter(status=Status.SUBMITTED)
+        .restrict(user, permissions.REVIEW)
         .select_related("patient", "annotator")
         .order_by("updated_at", "pk")
     )

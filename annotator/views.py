@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
@@ -24,7 +23,6 @@ def worklist(request):
 def annotate(request, image_id: int):
     image = get_object_or_404(Image.objects.restrict(request.user), pk=image_id)
     if not permissions.can(request.user, permissions.ANNOTATE, image):
-        if permissions.can(request.user, permissions.VIEW, image):
-            return redirect("reviewer:review", image_id=image.pk)
-        raise PermissionDenied
+        # Seen but not theirs to draw: the read-only viewer (the review page) shows it.
+        return redirect("reviewer:review", image_id=image.pk)
     return render(request, "annotator/annotate.html", {"image": image})
