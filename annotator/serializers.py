@@ -103,7 +103,7 @@ class ReviewSerializer(serializers.ModelSerializer):
 
 class ImageListSerializer(serializers.ModelSerializer):
     patient = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    annotator = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    annotator = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Image
@@ -173,7 +173,7 @@ class ImageDetailSerializer(ImageListSerializer):
 
 class AuditEventSerializer(serializers.ModelSerializer):
     actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    image = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    image = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
 
     class Meta:
         model = AuditEvent
