@@ -310,6 +310,18 @@ class ReopenInput(serializers.Serializer):
     reason = serializers.CharField(max_length=4000)
 
 
+def annotator_named(username: str | None):
+    """The active annotator of that name, None for no name, or a validation error saying why not."""
+    if not username:
+        return None
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise serializers.ValidationError(f"no user {username}")
+    if permissions.ANNOTATOR not in permissions.roles_of(user):
+        raise serializers.ValidationError(f"{username} is not an annotator")
+    return user
+
+
 class AssignInput(serializers.Serializer):
     """Images (by id) and whole patients (by code) to one annotator, or to nobody (null or "").
 
@@ -330,14 +342,7 @@ class AssignInput(serializers.Serializer):
         return codes
 
     def validate_annotator(self, username: str | None):
-        if not username:
-            return None
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            raise serializers.ValidationError(f"no user {username}")
-        if permissions.ANNOTATOR not in permissions.roles_of(user):
-            raise serializers.ValidationError(f"{username} is not an annotator")
-        return user
+        return annotator_named(username)
 
     def validate(self, attrs):
         ids = set(attrs["images"])
@@ -363,12 +368,7 @@ class ImportInput(serializers.Serializer):
     annotator = serializers.CharField(required=False, allow_blank=True, max_length=150)
 
     def validate_annotator(self, username: str):
-        if not username:
-            return None
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None or permissions.ANNOTATOR not in permissions.roles_of(user):
-            raise serializers.ValidationError(f"{username} is not an annotator")
-        return user
+        return annotator_named(username)
 
     def validate(self, attrs) -> importing.ImportOptions:
         if attrs["as_status"] == Status.DRAFT and not attrs.get("annotator"):

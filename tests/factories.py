@@ -191,3 +191,32 @@ SELF_REVIEW_WORLDS = {
     MaskLayer.Source.IMPORTED: dave_imported_then_was_reassigned,
     MaskLayer.Source.REVIEWER_EDIT: dave_edited_it_as_reviewer,
 }
+
+
+def write_dataset(root, images: dict, masks: dict | None = None, info: bytes | str | None = None):
+    """A BUS-UCLM-layout folder: images/, masks/ (when given) and INFO.csv (text gets the BOM)."""
+    (root / "images").mkdir(parents=True)
+    for name, data in images.items():
+        (root / "images" / name).write_bytes(data)
+    if masks is not None:
+        (root / "masks").mkdir()
+        for name, data in masks.items():
+            (root / "masks" / name).write_bytes(data)
+    if info is not None:
+        (root / "INFO.csv").write_bytes(("\ufeff" + info).encode() if isinstance(info, str) else info)
+    return root
+
+
+def run_import(path, *args) -> str:
+    """``import_dataset``'s report; it exits with an error only when nothing at all could be imported."""
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    try:
+        call_command("import_dataset", str(path), *args, stdout=out, stderr=io.StringIO())
+    except CommandError as e:
+        assert str(e) == "nothing could be imported"
+        assert "imported 0, unchanged 0" in out.getvalue()
+    return out.getvalue()

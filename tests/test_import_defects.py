@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import zipfile
 import zlib
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,14 +13,14 @@ import PIL.Image
 import PIL.ImageOps
 import pytest
 from django.core.exceptions import ValidationError
-from django.core.management import CommandError, call_command
+from django.core.management import call_command
 from django.db import connection, reset_queries
 from rest_framework.test import APIClient
 
 from annotator import bulk, importing
 from annotator.models import Image, ImageData, MaskLayer, Status
 from annotator.permissions import ANNOTATOR, CURATOR
-from tests.factories import make_user, png_bytes
+from tests.factories import make_user, png_bytes, run_import, write_dataset
 
 pytestmark = pytest.mark.django_db
 
@@ -51,27 +50,6 @@ def png16(rgb16: np.ndarray) -> bytes:
     return data.tobytes()
 
 
-def dataset(root: Path, images: dict, masks: dict | None = None, info: bytes | None = None) -> Path:
-    (root / "images").mkdir(parents=True)
-    for name, data in images.items():
-        (root / "images" / name).write_bytes(data)
-    for name, data in (masks or {}).items():
-        (root / "masks").mkdir(exist_ok=True)
-        (root / "masks" / name).write_bytes(data)
-    if info is not None:
-        (root / "INFO.csv").write_bytes(info)
-    return root
-
-
-def run_import(path, *args) -> str:
-    out = io.StringIO()
-    try:
-        call_command("import_dataset", str(path), *args, stdout=out, stderr=io.StringIO())
-    except CommandError as e:
-        assert str(e) == "nothing could be imported"
-    return out.getvalue()
-
-
 def blob_mask(colour=(255, 0, 0)) -> np.ndarray:
     mask = np.zeros((H, W, 3), np.uint8)
     mask[20:40, 30:60] = colour
@@ -79,7 +57,9 @@ def blob_mask(colour=(255, 0, 0)) -> np.ndarray:
 
 
 def import_mask(tmp_path, mask_png: bytes, *args) -> tuple[Image, str]:
-    output = run_import(dataset(tmp_path / "ds", {"MASK_000.png": png_bytes()}, {"MASK_000.png": mask_png}), *args)
+    output = run_import(
+        write_dataset(tmp_path / "ds", {"MASK_000.png": png_bytes()}, {"MASK_000.png": mask_png}), *args
+    )
     return Image.objects.get(name="MASK_000.png"), output
 
 
@@ -214,7 +194,7 @@ def marked_scan(width: int = W, height: int = H) -> np.ndarray:
 @pytest.mark.parametrize("orientation", [3, 6, 8])
 def test_an_oriented_png_is_stored_upright_without_the_tag(tmp_path, orientation):
     original = png(marked_scan(), orientation=orientation)
-    output = run_import(dataset(tmp_path / "ds", {"TURN_000.png": original}))
+    output = run_import(write_dataset(tmp_path / "ds", {"TURN_000.png": original}))
     image = Image.objects.get(name="TURN_000.png")
     stored = bytes(ImageData.objects.get(image=image).png)
     assert b"eXIf" not in stored
@@ -247,7 +227,7 @@ def test_an_untagged_mask_on_the_stored_grid_is_turned_like_its_image_and_review
 def test_a_tagged_mask_of_an_untagged_image_that_fits_only_as_stored_is_used_as_stored_and_reviewed(tmp_path):
     mask = blob_mask()
     images = {"TURN_000.png": png(marked_scan())}
-    output = run_import(dataset(tmp_path / "ds", images, {"TURN_000.png": png(mask, orientation=6)}))
+    output = run_import(write_dataset(tmp_path / "ds", images, {"TURN_000.png": png(mask, orientation=6)}))
     image = Image.objects.get(name="TURN_000.png")
     assert image.status == Status.SUBMITTED and (image.width, image.height) == (W, H)
     assert "mask has orientation tag 6 but its image 1 (1: none) -> mask used as the file stores it" in output
@@ -261,7 +241,7 @@ def test_a_tagged_mask_of_an_untagged_image_that_fits_only_as_stored_is_used_as_
 
 def import_mask_pair(tmp_path, mask_png: bytes) -> tuple[Image, str]:
     images = {"TURN_000.png": png(marked_scan(), orientation=6)}
-    output = run_import(dataset(tmp_path / "ds", images, {"TURN_000.png": mask_png}))
+    output = run_import(write_dataset(tmp_path / "ds", images, {"TURN_000.png": mask_png}))
     return Image.objects.get(name="TURN_000.png"), output
 
 
@@ -293,7 +273,7 @@ def test_an_image_whose_orientation_cannot_be_read_is_refused(tmp_path):
     payload = b"\xff" * 8  # not a TIFF header
     chunk = len(payload).to_bytes(4, "big") + b"eXIf" + payload + zlib.crc32(b"eXIf" + payload).to_bytes(4, "big")
     at = data.index(b"IDAT") - 4
-    output = run_import(dataset(tmp_path / "ds", {"TURN_000.png": data[:at] + chunk + data[at:]}))
+    output = run_import(write_dataset(tmp_path / "ds", {"TURN_000.png": data[:at] + chunk + data[at:]}))
     assert "TURN_000.png: unreadable EXIF metadata, so its orientation is unknown" in output
     assert "-> skipped" in output and not Image.objects.exists()
 
@@ -366,7 +346,7 @@ def huge_field_csv() -> bytes:
 
 
 def test_an_info_csv_field_past_the_csv_limit_is_a_defect_not_a_crash(tmp_path):
-    output = run_import(dataset(tmp_path / "ds", {"GOOD_000.png": png_bytes()}, info=huge_field_csv()))
+    output = run_import(write_dataset(tmp_path / "ds", {"GOOD_000.png": png_bytes()}, info=huge_field_csv()))
     assert "INFO.csv: line 3: not readable as CSV (field larger than field limit" in output
     assert "-> INFO.csv ignored" in output and Image.objects.filter(name="GOOD_000.png").exists()
 
@@ -408,7 +388,7 @@ def test_info_csv_encodings_and_separators_are_read(tmp_path, encoding, separato
     if encoding == "utf-16-be":
         info = b"\xfe\xff" + info
     images = {"GOOD_000.png": png_bytes(seed=1), "GOOD_001.png": png_bytes(seed=2)}
-    output = run_import(dataset(tmp_path / "ds", images, info=info))
+    output = run_import(write_dataset(tmp_path / "ds", images, info=info))
     first, second = Image.objects.get(name="GOOD_000.png"), Image.objects.get(name="GOOD_001.png")
     assert (first.doppler, first.marks, second.doppler, second.marks, second.combined) == (
         True,
@@ -425,14 +405,14 @@ def test_info_csv_encodings_and_separators_are_read(tmp_path, encoding, separato
 
 def test_utf_16_without_a_byte_order_mark_is_refused_clearly(tmp_path):
     info = "\n".join(";".join(row) for row in ROWS).encode("utf-16-le")
-    output = run_import(dataset(tmp_path / "ds", {"GOOD_000.png": png_bytes()}, info=info))
+    output = run_import(write_dataset(tmp_path / "ds", {"GOOD_000.png": png_bytes()}, info=info))
     assert "INFO.csv: contains NUL bytes (UTF-16 without a byte-order mark?)" in output
     assert "-> INFO.csv ignored" in output and Image.objects.get().doppler is False
 
 
 @pytest.mark.parametrize("name", ["AAAA_٠٠١.png", "AAAA_१२३.png", "AAAA_００１.png"])
 def test_image_names_take_only_ascii_digits(tmp_path, name):
-    output = run_import(dataset(tmp_path / "ds", {name: png_bytes()}))
+    output = run_import(write_dataset(tmp_path / "ds", {name: png_bytes()}))
     assert f"{name}: name does not follow XXXX_YYY.png" in output and not Image.objects.exists()
     with pytest.raises(ValidationError):
         Image(name=name).clean_fields(exclude=["patient", "number", "width", "height", "checksum"])
@@ -452,7 +432,7 @@ def test_bulk_commands_do_not_grow_the_query_log_with_debug_on(tmp_path, setting
     make_user("carol", CURATOR)
     mask = png(blob_mask())
     images = {f"LOGG_{i:03d}.png": png_bytes(seed=i) for i in range(3)}
-    root = dataset(tmp_path / "ds", images, dict.fromkeys(images, mask))
+    root = write_dataset(tmp_path / "ds", images, dict.fromkeys(images, mask))
     reset_queries()
     assert connection.queries_logged  # DEBUG on: every query would be kept
     run_import(root)

@@ -16,7 +16,7 @@ from pycocotools.coco import COCO
 from annotator import exporting, geometry, importing
 from annotator.models import AuditEvent, Image, ImageData, MaskLayer, Patient, Status
 from annotator.permissions import ANNOTATOR
-from tests.factories import make_user, png_bytes
+from tests.factories import make_user, png_bytes, run_import, write_dataset
 
 pytestmark = pytest.mark.django_db
 
@@ -112,30 +112,6 @@ def test_import_as_draft_needs_an_annotator(sample_dir):
 
 
 # --- defects ----------------------------------------------------------------------------------
-
-
-def write_dataset(root: Path, images: dict, masks: dict | None = None, info: str | None = None) -> Path:
-    (root / "images").mkdir(parents=True)
-    for name, data in images.items():
-        (root / "images" / name).write_bytes(data)
-    if masks is not None:
-        (root / "masks").mkdir()
-        for name, data in masks.items():
-            (root / "masks" / name).write_bytes(data)
-    if info is not None:
-        (root / "INFO.csv").write_bytes(("\ufeff" + info).encode())
-    return root
-
-
-def run_import(path, *args) -> str:
-    """The command's report; it exits with an error only when nothing at all could be imported."""
-    out = io.StringIO()
-    try:
-        call_command("import_dataset", str(path), *args, stdout=out, stderr=io.StringIO())
-    except CommandError as e:
-        assert str(e) == "nothing could be imported"
-        assert "imported 0, unchanged 0" in out.getvalue()
-    return out.getvalue()
 
 
 def test_real_world_defects_are_reported_and_survived(tmp_path):

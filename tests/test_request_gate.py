@@ -245,7 +245,7 @@ def test_image_list_honours_page_size_up_to_500():
         ({"annotator": "ali\x00ce"}, "annotator"),
         ({"as_status": "approved\x00"}, "as_status"),
         ({"as_status": "draft"}, "needs the annotator"),
-        ({"annotator": "nosuchuser"}, "nosuchuser is not an annotator"),
+        ({"annotator": "nosuchuser"}, "no user nosuchuser"),
     ],
 )
 def test_odd_import_options_are_a_clear_400_that_imports_nothing(fields, message):
