@@ -393,10 +393,7 @@ class ExportInput(serializers.Serializer):
         return formats
 
     def validate_patients(self, value: str) -> list[str]:
-        codes = [c.upper() for c in _csv(value)]
-        for code in codes:
-            PATIENT_CODE(code)
-        return codes
+        return _patient_codes(value)
 
     def validate(self, attrs) -> exporting.ExportOptions:
         return exporting.ExportOptions(**attrs)
@@ -415,6 +412,14 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _patient_codes(value: str) -> list[str]:
+    """Comma-separated patient codes, upper-cased, each four capital letters."""
+    codes = [c.upper() for c in _csv(value)]
+    for code in codes:
+        PATIENT_CODE(code)
+    return codes
+
+
 class ImageFilterInput(serializers.Serializer):
     """Query-string filters of image lists (API and curator pages); CharField refuses NUL bytes."""
 
@@ -430,10 +435,7 @@ class ImageFilterInput(serializers.Serializer):
         return statuses
 
     def validate_patient(self, value: str) -> list[str]:
-        codes = [c.upper() for c in _csv(value)]
-        for code in codes:
-            PATIENT_CODE(code)
-        return codes
+        return _patient_codes(value)
 
 
 class AuditFilterInput(serializers.Serializer):
