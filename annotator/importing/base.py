@@ -227,13 +227,23 @@ def uploads_source(images: Iterable, masks: Iterable = (), info_csv=None) -> Sou
                 head = f.read(PEEK_BYTES)
                 f.seek(0)
                 if looks_like_dicom(name, head):
-                    source.dicoms[name] = _capped(f.read, f.size, name, _file_limit())
+                    source.dicoms[name] = _capped(_rewound(f), f.size, name, _file_limit())
                     continue
             source.problems.append(Defect(name, "not a PNG image (nor a DICOM file)", "skipped"))
     if info_csv is not None:
         source.info_csv = _capped(info_csv.read, info_csv.size, info_csv.name)
         source.info_name = info_csv.name
     return source
+
+
+def _rewound(upload) -> Loader:
+    """Read an upload from its start each time (a DICOM file is read twice: header pass, then import)."""
+
+    def read() -> bytes:
+        upload.seek(0)
+        return upload.read()
+
+    return read
 
 
 def importer_user():
