@@ -136,6 +136,14 @@ class ImageDetailSerializer(ImageListSerializer):
     class Meta(ImageListSerializer.Meta):
         fields = [
             *ImageListSerializer.Meta.fields,
+            # calibration and provenance (DICOM imports): allow-listed values only, never identifying
+            "pixel_spacing_x_mm",
+            "pixel_spacing_y_mm",
+            "spacing_source",
+            "crop_x",
+            "crop_y",
+            "acquisition",
+            "text_boxes",
             "open_layer",
             "previous_layer",
             "reviews",

@@ -4,7 +4,10 @@ re-import, patient codes, bad input, and the redaction status and endpoint."""
 from __future__ import annotations
 
 import io
+import os
 import re
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -446,3 +449,17 @@ def test_a_mixed_source_imports_pngs_and_dicom_together(tmp_path):
     output = run_import(tmp_path)
     assert "imported 2" in output
     assert set(Image.objects.values_list("status", flat=True)) == {Status.NEW, Status.REDACTION}
+
+
+def settings_value(env: dict[str, str], name: str) -> subprocess.CompletedProcess:
+    code = f"import busreview.settings as s; print(repr(s.{name}))"
+    full = {k: v for k, v in os.environ.items() if k != "PATIENT_KEY_SECRET"} | env
+    return subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=60)
+
+
+def test_settings_have_no_patient_key_without_debug_and_refuse_a_short_one():
+    production = {"DEBUG": "0", "SECRET_KEY": "s" * 50}
+    assert settings_value(production, "PATIENT_KEY_SECRET").stdout.strip() == "''"  # so DICOM import is refused
+    short = settings_value({**production, "PATIENT_KEY_SECRET": "short"}, "PATIENT_KEY_SECRET")
+    assert short.returncode != 0 and "PATIENT_KEY_SECRET must be at least 16 bytes" in short.stderr
+    assert settings_value({"DEBUG": "1"}, "PATIENT_KEY_SECRET").stdout.strip() != "''"  # the dev default
