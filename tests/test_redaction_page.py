@@ -41,3 +41,23 @@ def test_the_sheet_lists_only_images_in_redaction_grouped_with_their_detected_bo
 def test_the_redaction_page_needs_a_login():
     response = Client().get("/dataset/redaction/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_the_sheet_runs_a_constant_number_of_queries(alice, bob, carol):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import image_in
+
+    client = logged_in(carol)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get("/dataset/redaction/").status_code == 200
+        return len(ctx.captured_queries)
+
+    image_in("redaction", annotator=alice, reviewer=bob, name="REDA_000.png")
+    few = queries()
+    for i in range(1, 8):
+        image_in("redaction", annotator=alice, reviewer=bob, name=f"REDA_{i:03d}.png")
+    assert queries() == few
