@@ -594,12 +594,13 @@ def import_for_redaction(*, image: Image, actor) -> None:
 
 @transaction.atomic
 def confirm_redaction(
-    *, image_id: int, user, boxes: Sequence, paint: Callable[[bytes, Sequence], bytes], apply_to_group: bool = False
+    *, image_id: int, user, boxes: Sequence[redaction.Box], apply_to_group: bool = False
 ) -> list[Image]:
-    """A curator confirms the black boxes of an image in ``redaction`` (and, with ``apply_to_group``,
-    of every image in ``redaction`` of the same scanner group): ``paint(png, boxes)`` returns the new
-    PNG, which replaces the stored one (the old pixels are kept nowhere); the detected boxes are
-    cleared and each image moves to ``new``. Returns the images released, the requested one first.
+    """A curator confirms the black boxes (validated) of an image in ``redaction`` (and, with
+    ``apply_to_group``, of every image in ``redaction`` of the same scanner group): the stored PNG is
+    replaced by one with the boxes painted black (the old pixels are kept nowhere), the detected
+    boxes are cleared and each image moves to ``new``. Returns the images released, the requested
+    one first.
     """
     image = _lock(image_id)
     _check("confirm_redaction", image, user)
@@ -617,7 +618,7 @@ def confirm_redaction(
         before = target.status
         after = _check("confirm_redaction", target, user)
         data = ImageData.objects.select_for_update().get(image=target)
-        data.png = paint(bytes(data.png), boxes)
+        data.png = redaction.black_out_png(bytes(data.png), boxes)
         data.save(update_fields=["png"])
         detected = len(target.text_boxes)
         target.checksum = hashlib.sha256(data.png).hexdigest()

@@ -12,7 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from annotator import exporting, importing, permissions, redaction, selectors, workflow
+from annotator import exporting, importing, permissions, selectors, workflow
 from annotator.api import valid
 from annotator.models import AuditEvent, Image
 from annotator.serializers import (
@@ -76,7 +76,6 @@ class RedactViewSet(viewsets.GenericViewSet):
             image_id=image.pk,
             user=request.user,
             boxes=data["boxes"],
-            paint=redaction.black_out_png,
             apply_to_group=data["apply_to_group"],
         )
         return Response({"released": [im.name for im in released]})
