@@ -2,6 +2,18 @@ from django.contrib import admin
 
 from annotator.models import AuditEvent, Image, Lesion, MaskLayer, Patient, Review
 
+# What a DICOM import stores besides the pixels: allow-listed values and keyed hashes only.
+DICOM_FIELDS = [
+    "pixel_spacing_x_mm",
+    "pixel_spacing_y_mm",
+    "spacing_source",
+    "crop_x",
+    "crop_y",
+    "acquisition",
+    "text_boxes",
+    "source_frame",
+]
+
 
 @admin.register(Patient)
 class PatientAdmin(admin.ModelAdmin):
@@ -33,6 +45,7 @@ class ImageAdmin(admin.ModelAdmin):
             },
         ),
         ("Imported file (read-only)", {"fields": ["patient", "name", "number", "width", "height", "checksum"]}),
+        ("DICOM calibration and provenance (read-only)", {"fields": DICOM_FIELDS}),
     ]
     readonly_fields = [
         "status",
@@ -47,6 +60,7 @@ class ImageAdmin(admin.ModelAdmin):
         "width",
         "height",
         "checksum",
+        *DICOM_FIELDS,
     ]
 
     def has_add_permission(self, request) -> bool:

@@ -28,9 +28,23 @@ class Patient(models.Model):
         return self.code
 
 
-class Status(models.TextChoices):
-    """Where an image stands in the two-reader loop."""
+class PatientKey(models.Model):
+    """A source patient's keyed hash (HMAC-SHA256 with settings.PATIENT_KEY_SECRET, kept outside the
+    database) -> the patient's code, so the same source patient imported again gets the same code.
+    Without the secret the hash cannot be reversed or confirmed by guessing IDs."""
 
+    key = models.CharField(max_length=64, unique=True)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="source_keys")
+
+    def __str__(self) -> str:
+        return f"key of {self.patient.code}"
+
+
+class Status(models.TextChoices):
+    """Where an image stands in the two-reader loop (``redaction``: imported from DICOM, waiting for
+    a curator to black out burned-in text; no reader sees it)."""
+
+    REDACTION = "redaction", "Redaction"
     NEW = "new", "New"
     DRAFT = "draft", "Draft"
     SUBMITTED = "submitted", "Submitted"
@@ -52,7 +66,22 @@ class Image(models.Model):
     number = models.PositiveIntegerField()
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
+    # mm per pixel. pixel_spacing_mm is the one figure the app uses for lengths and areas: the
+    # geometric mean of X and Y when both are known (so px area x spacing² is exact), else as imported.
     pixel_spacing_mm = models.FloatField(null=True, blank=True)
+    pixel_spacing_x_mm = models.FloatField(null=True, blank=True)
+    pixel_spacing_y_mm = models.FloatField(null=True, blank=True)
+    spacing_source = models.CharField(max_length=32, blank=True)
+    # Where the stored image sat in the source frame (DICOM crop to the tissue region).
+    crop_x = models.PositiveIntegerField(null=True, blank=True)
+    crop_y = models.PositiveIntegerField(null=True, blank=True)
+    # Allow-listed, non-identifying header values (annotator.dicom.header_summary).
+    acquisition = models.JSONField(default=dict, blank=True)
+    # HMAC of the SOP Instance UID (never the UID) and the 0-based frame: a re-import is recognised.
+    source_key = models.CharField(max_length=64, blank=True, db_index=True)
+    source_frame = models.PositiveIntegerField(null=True, blank=True)
+    # Burned-in text found on import: [{x, y, w, h, confidence, length}], numbers only, never text.
+    text_boxes = models.JSONField(default=list, blank=True)
     checksum = models.CharField(max_length=64, db_index=True, help_text="SHA-256 of the PNG bytes")
     # Consensus metadata (as in INFO.csv); copied from the approved layer on approval.
     doppler = models.BooleanField(default=False)
@@ -80,6 +109,14 @@ class Image(models.Model):
             models.CheckConstraint(condition=Q(width__gt=0) & Q(height__gt=0), name="image_has_size"),
             models.CheckConstraint(
                 condition=Q(pixel_spacing_mm__isnull=True) | Q(pixel_spacing_mm__gt=0), name="spacing_positive"
+            ),
+            models.CheckConstraint(
+                condition=(Q(pixel_spacing_x_mm__isnull=True) | Q(pixel_spacing_x_mm__gt=0))
+                & (Q(pixel_spacing_y_mm__isnull=True) | Q(pixel_spacing_y_mm__gt=0)),
+                name="spacing_xy_positive",
+            ),
+            models.UniqueConstraint(
+                fields=["source_key", "source_frame"], condition=~Q(source_key=""), name="one_image_per_source_frame"
             ),
         ]
 

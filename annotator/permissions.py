@@ -35,17 +35,20 @@ ASSIGN = "assign"
 EXPORT = "export"
 REOPEN = "reopen"
 AUDIT = "audit"  # read the audit log and the curator dashboard
+REDACT = "redact"  # black out burned-in text and release a DICOM import to the readers
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     ANNOTATOR: frozenset({VIEW, ANNOTATE}),
     REVIEWER: frozenset({VIEW, REVIEW}),
-    CURATOR: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT}),
-    ADMIN: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT}),
+    CURATOR: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT, REDACT}),
+    ADMIN: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT, REDACT}),
 }
 ACTIONS = tuple(sorted(set().union(*ROLE_ACTIONS.values())))
 
 # Images a reviewer may see: those that have reached a second reader.
 REVIEWER_VISIBLE = (Status.SUBMITTED, Status.RETURNED, Status.APPROVED)
+# Images no reader sees, even when assigned: burned-in text may still show a patient's name.
+HIDDEN_FROM_READERS = (Status.REDACTION,)
 
 
 def roles_of(user) -> set[str]:
@@ -75,7 +78,7 @@ def image_rule(user, action: str) -> Q | None:
             clauses.append(Q())
         elif role == ANNOTATOR:
             if action in (VIEW, ANNOTATE):
-                clauses.append(Q(annotator=user))
+                clauses.append(Q(annotator=user) & ~Q(status__in=HIDDEN_FROM_READERS))
         elif role == REVIEWER:
             # Whether the image is in a reviewable status is the workflow's question, not this one.
             visible = Q(status__in=REVIEWER_VISIBLE)
@@ -116,11 +119,13 @@ def can(user, action: str, image: Image | None = None) -> bool:
     if action == ANNOTATE:
         # Only annotators annotate, and only their assigned images: decided without a query
         # (the same rule as image_rule's Q(annotator=user)), since every save asks it.
-        return ANNOTATOR in roles_of(user) and image.annotator_id == user.pk
+        return ANNOTATOR in roles_of(user) and image.annotator_id == user.pk and image.status not in HIDDEN_FROM_READERS
     if action == VIEW:
-        # The clauses that need no query (image_rule's Q() and Q(annotator=user)) first.
+        # The clauses that need no query (image_rule's Q() and the annotator's) first.
         roles = roles_of(user)
-        if roles & {CURATOR, ADMIN} or (ANNOTATOR in roles and image.annotator_id == user.pk):
+        if roles & {CURATOR, ADMIN}:
+            return True
+        if ANNOTATOR in roles and image.annotator_id == user.pk and image.status not in HIDDEN_FROM_READERS:
             return True
     rule = image_rule(user, action)
     if rule is None:

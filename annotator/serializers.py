@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from annotator import exporting, geometry, importing, permissions, workflow
+from annotator import exporting, geometry, importing, permissions, redaction, workflow
 from annotator.models import PATIENT_CODE, AuditEvent, Image, Lesion, MaskLayer, Patient, Remark, Review, Status
 
 _DATETIME = serializers.DateTimeField()
@@ -136,6 +136,14 @@ class ImageDetailSerializer(ImageListSerializer):
     class Meta(ImageListSerializer.Meta):
         fields = [
             *ImageListSerializer.Meta.fields,
+            # calibration and provenance (DICOM imports): allow-listed values only, never identifying
+            "pixel_spacing_x_mm",
+            "pixel_spacing_y_mm",
+            "spacing_source",
+            "crop_x",
+            "crop_y",
+            "acquisition",
+            "text_boxes",
             "open_layer",
             "previous_layer",
             "reviews",
@@ -366,6 +374,16 @@ class ImportInput(serializers.Serializer):
         choices=[Status.DRAFT, Status.SUBMITTED, Status.APPROVED], required=False, default=Status.APPROVED
     )
     annotator = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    # DICOM: "key" (default), "all", or 1-based frame numbers "1,5,9"
+    frames = serializers.CharField(required=False, allow_blank=True, default=importing.FRAMES_KEY, max_length=2000)
+    # DICOM: modalities allowed besides US, e.g. "MG,CR" (refused unless listed here)
+    allow_modalities = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+
+    def validate_frames(self, value: str) -> str | list[int]:
+        return parse_frames(value)
+
+    def validate_allow_modalities(self, value: str) -> tuple[str, ...]:
+        return parse_modalities(value)
 
     def validate_annotator(self, username: str):
         return annotator_named(username)
@@ -373,7 +391,56 @@ class ImportInput(serializers.Serializer):
     def validate(self, attrs) -> importing.ImportOptions:
         if attrs["as_status"] == Status.DRAFT and not attrs.get("annotator"):
             raise serializers.ValidationError("importing as draft needs the annotator who will own the drafts")
-        return importing.ImportOptions(as_status=attrs["as_status"], annotator=attrs.get("annotator"))
+        return importing.ImportOptions(
+            as_status=attrs["as_status"],
+            annotator=attrs.get("annotator"),
+            frames=attrs.get("frames", importing.FRAMES_KEY),
+            allow_modalities=attrs.get("allow_modalities", ()),
+        )
+
+
+MAX_FRAME_NUMBERS = 500
+
+
+def parse_frames(value: str) -> str | list[int]:
+    """'key' / '' -> 'key'; 'all' -> 'all'; '1,5,9' -> [1, 5, 9] (1-based, as DICOM numbers frames)."""
+    text = (value or "").strip().lower()
+    if text in ("", importing.FRAMES_KEY):
+        return importing.FRAMES_KEY
+    if text == importing.FRAMES_ALL:
+        return importing.FRAMES_ALL
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or len(parts) > MAX_FRAME_NUMBERS or not all(p.isascii() and p.isdigit() for p in parts):
+        raise serializers.ValidationError(
+            f"frames is 'key', 'all' or up to {MAX_FRAME_NUMBERS} frame numbers from 1, e.g. '1,5,9'"
+        )
+    numbers = [int(p) for p in parts]
+    if min(numbers) < 1:
+        raise serializers.ValidationError("frame numbers start at 1")
+    return numbers
+
+
+def parse_modalities(value: str) -> tuple[str, ...]:
+    codes = tuple(dict.fromkeys(c.strip().upper() for c in (value or "").split(",") if c.strip()))
+    bad = [c for c in codes if not (c.isascii() and c.isalpha() and 2 <= len(c) <= 4)]
+    if bad:
+        raise serializers.ValidationError("modalities are DICOM codes of 2-4 letters, e.g. 'MG,CR'")
+    return codes
+
+
+class RedactInput(serializers.Serializer):
+    """Black boxes for an image in redaction. Validated data: ``{"boxes": [Box], "apply_to_group": bool}``;
+    the image (for its size) comes in the context."""
+
+    boxes = serializers.JSONField()
+    apply_to_group = serializers.BooleanField(required=False, default=False)
+
+    def validate_boxes(self, value):
+        image = self.context["image"]
+        try:
+            return redaction.validate_boxes(value, image.width, image.height)
+        except ValueError as e:
+            raise serializers.ValidationError(str(e)) from None
 
 
 class ExportInput(serializers.Serializer):

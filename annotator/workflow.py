@@ -8,6 +8,8 @@ checks the transition against ``TRANSITIONS`` and the actor against ``annotator.
 makes the change and writes an ``AuditEvent``. Errors are ``WorkflowError`` subclasses that carry
 an HTTP status, so views translate them without deciding anything themselves.
 
+    redaction ──confirm_redaction──▶ new     (DICOM imports only: a curator blacks out burned-in text)
+
     new ──start──▶ draft ──submit──▶ submitted ──approve / edit_and_approve──▶ approved
                     ▲  └─save_draft─┘      │                                      │
                     └──────start────── returned ◀──────────send_back──────────────┘ (reopen)
@@ -15,6 +17,7 @@ an HTTP status, so views translate them without deciding anything themselves.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,11 +25,12 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from annotator import geometry, permissions
-from annotator.models import AuditEvent, Image, LayerStatus, Lesion, MaskLayer, Remark, Review, Status
+from annotator import geometry, permissions, redaction
+from annotator.models import AuditEvent, Image, ImageData, LayerStatus, Lesion, MaskLayer, Remark, Review, Status
 
 # action -> (statuses it may start from, status it leads to)
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "confirm_redaction": (frozenset({Status.REDACTION}), Status.NEW),
     "start": (frozenset({Status.NEW, Status.RETURNED}), Status.DRAFT),
     "save_draft": (frozenset({Status.DRAFT}), Status.DRAFT),
     "submit": (frozenset({Status.DRAFT}), Status.SUBMITTED),
@@ -37,6 +41,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 }
 # Which permission each action needs (see annotator.permissions).
 TRANSITION_PERMISSION = {
+    "confirm_redaction": permissions.REDACT,
     "start": permissions.ANNOTATE,
     "save_draft": permissions.ANNOTATE,
     "submit": permissions.ANNOTATE,
@@ -578,3 +583,61 @@ def create_imported(
         image.save()
     _audit(actor, image, "import", Status.NEW, image.status, layer, checksum=image.checksum)
     return layer
+
+
+def import_for_redaction(*, image: Image, actor) -> None:
+    """Save a freshly imported DICOM image in the ``redaction`` status (no reader sees it there)."""
+    image.status = Status.REDACTION
+    image.save()
+    _audit(actor, image, "import", "", image.status, boxes=len(image.text_boxes), checksum=image.checksum)
+
+
+@transaction.atomic
+def confirm_redaction(
+    *, image_id: int, user, boxes: Sequence[redaction.Box], apply_to_group: bool = False
+) -> list[Image]:
+    """A curator confirms the black boxes (validated) of an image in ``redaction`` (and, with
+    ``apply_to_group``, of every image in ``redaction`` of the same scanner group): the stored PNG is
+    replaced by one with the boxes painted black (the old pixels are kept nowhere), the detected
+    boxes are cleared and each image moves to ``new``. Returns the images released, the requested
+    one first.
+    """
+    image = _lock(image_id)
+    _check("confirm_redaction", image, user)
+    released = [image]
+    if apply_to_group:
+        group = _group_key(image)
+        others = (
+            Image.objects.select_for_update(no_key=True)
+            .filter(status=Status.REDACTION, width=image.width, height=image.height)
+            .exclude(pk=image.pk)
+            .order_by("pk")
+        )
+        released += [other for other in others if _group_key(other) == group]
+    for target in released:
+        before = target.status
+        after = _check("confirm_redaction", target, user)
+        data = ImageData.objects.select_for_update(no_key=True).get(image=target)
+        data.png = redaction.black_out_png(bytes(data.png), boxes)
+        data.save(update_fields=["png"])
+        detected = len(target.text_boxes)
+        target.checksum = hashlib.sha256(data.png).hexdigest()
+        target.text_boxes = []
+        target.status = after
+        target.save(update_fields=["checksum", "text_boxes", "status", "updated_at"])
+        _audit(
+            user,
+            target,
+            "confirm_redaction",
+            before,
+            after,
+            boxes=[[b.x, b.y, b.w, b.h] for b in boxes],
+            detected=detected,
+            group=target.pk != image.pk,
+        )
+    return released
+
+
+def _group_key(image: Image) -> str:
+    model = (image.acquisition or {}).get("manufacturer_model") or ""
+    return redaction.scanner_group_key(model, image.width, image.height)

@@ -133,6 +133,20 @@ MAX_UPLOAD_BYTES = envint("MAX_UPLOAD_BYTES", 2 * 1024 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = 5000
+# DICOM import: a cine loop is larger than a PNG; frames and pixels are counted from the header
+# before anything is decoded (decompression bombs), each frame also within MAX_IMAGE_PIXELS.
+DICOM_MAX_BYTES = envint("DICOM_MAX_BYTES", 512 * 1024 * 1024, minimum=1)
+DICOM_MAX_FRAMES = envint("DICOM_MAX_FRAMES", 2000, minimum=1)
+DICOM_MAX_PIXELS = envint("DICOM_MAX_PIXELS", 200_000_000, minimum=1)
+# The key of the HMACs that recognise a source patient (and a SOP instance) again without storing
+# their IDs: kept outside the database, so a dump alone cannot be reversed. Losing it means the
+# same patient imported later gets a new code. Without it (DEBUG off), DICOM import is refused.
+PATIENT_KEY_SECRET = os.getenv("PATIENT_KEY_SECRET", "")
+if PATIENT_KEY_SECRET and len(PATIENT_KEY_SECRET.encode()) < 16:
+    raise ImproperlyConfigured("PATIENT_KEY_SECRET must be at least 16 bytes")
+if not PATIENT_KEY_SECRET and DEBUG:
+    PATIENT_KEY_SECRET = "local-development-only-patient-key"  # the DICOM import warns when it is used
+DEV_PATIENT_KEY_SECRET = "local-development-only-patient-key"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -17,6 +17,7 @@ router.trailing_slash = "/?"  # both /api/images/1/ and /api/images/1/image.png
 router.register("images", annotator_api.ImageViewSet, basename="image")
 router.register("images", reviewer_api.ReviewDecisionViewSet, basename="image-decision")
 router.register("images", curator_api.ReopenViewSet, basename="image-reopen")
+router.register("images", curator_api.RedactViewSet, basename="image-redact")
 router.register("layers", annotator_api.LayerViewSet, basename="layer")
 router.register("reviews", annotator_api.ReviewViewSet, basename="review")
 router.register("audit", curator_api.AuditViewSet, basename="audit")

@@ -21,6 +21,7 @@ from annotator.serializers import (
     AuditFilterInput,
     ExportInput,
     ImportInput,
+    RedactInput,
     ReopenInput,
     ReviewSerializer,
 )
@@ -51,6 +52,33 @@ class ReopenViewSet(viewsets.GenericViewSet):
         data = valid(ReopenInput, request)
         review = workflow.reopen(image_id=image.pk, user=request.user, reason=data["reason"])
         return Response(ReviewSerializer(review).data)
+
+
+class RedactViewSet(viewsets.GenericViewSet):
+    """``POST /api/images/{id}/redact/``: a curator blacks out burned-in text and releases the image
+    (and, with ``apply_to_group``, every image in redaction of the same scanner model and size)."""
+
+    permission_classes = [permissions.Gate]
+    required_action = permissions.REDACT
+
+    def get_queryset(self):
+        return Image.objects.restrict(self.request.user, permissions.VIEW)
+
+    @extend_schema(
+        request=RedactInput,
+        responses=inline_serializer("Redacted", {"released": serializers.ListField(child=serializers.CharField())}),
+    )
+    @action(detail=True, methods=["post"])
+    def redact(self, request, pk=None):
+        image = self.get_object()
+        data = valid(RedactInput, request, image=image)
+        released = workflow.confirm_redaction(
+            image_id=image.pk,
+            user=request.user,
+            boxes=data["boxes"],
+            apply_to_group=data["apply_to_group"],
+        )
+        return Response({"released": [im.name for im in released]})
 
 
 class AuditViewSet(viewsets.ReadOnlyModelViewSet):
@@ -89,6 +117,8 @@ def assign(request):
                 "info_csv": serializers.FileField(required=False),
                 "as_status": serializers.ChoiceField(choices=["draft", "submitted", "approved"], required=False),
                 "annotator": serializers.CharField(required=False),
+                "frames": serializers.CharField(required=False, help_text="DICOM: key (default), all, or 1,5,9"),
+                "allow_modalities": serializers.CharField(required=False, help_text="DICOM: e.g. MG,CR"),
             },
         )
     },

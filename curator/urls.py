@@ -8,6 +8,7 @@ urlpatterns = [
     path("dataset/assign/", views.assign, name="assign"),
     path("dataset/images/<int:image_id>/reopen/", views.reopen, name="reopen"),
     path("dataset/import/", views.import_page, name="import"),
+    path("dataset/redaction/", views.redaction_page, name="redaction"),
     path("dataset/export/", views.export_page, name="export"),
     path("dataset/audit/", views.audit, name="audit"),
 ]

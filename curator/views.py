@@ -1,6 +1,8 @@
-"""Curator pages: the dataset dashboard, assignment, reopening, import and export."""
+"""Curator pages: the dataset dashboard, assignment, reopening, import, burned-in text redaction and export."""
 
 from __future__ import annotations
+
+import json
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -12,7 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError
 
-from annotator import exporting, importing, permissions, selectors, workflow
+from annotator import exporting, importing, permissions, redaction, selectors, workflow
 from annotator.models import AuditEvent, Image, Status
 from annotator.permissions import require
 from annotator.serializers import AssignInput, AuditFilterInput, ImageFilterInput
@@ -103,6 +105,30 @@ def import_page(request):
         except importing.ImportRefused as e:
             error = str(e)
     return render(request, "curator/import.html", {"report": report, "error": error, "annotators": _annotators()})
+
+
+# Images on one contact sheet; the rest follow once these are confirmed (a page of PNGs stays light).
+SHEET_SIZE = 60
+
+
+@require(permissions.REDACT)
+def redaction_page(request):
+    """The images waiting in ``redaction`` as a contact sheet, grouped by scanner model and size, with
+    the boxes found on import; the page's script posts the curator's boxes to the redact endpoint."""
+    waiting = Image.objects.filter(status=Status.REDACTION)
+    images = list(waiting.order_by("pk")[:SHEET_SIZE])
+    for image in images:
+        image.boxes_json = json.dumps(
+            [{k: int(box[k]) for k in ("x", "y", "w", "h")} for box in image.text_boxes or []]
+        )
+    groups = redaction.group_by_scanner(
+        images, lambda im: ((im.acquisition or {}).get("manufacturer_model"), im.width, im.height)
+    )
+    return render(
+        request,
+        "curator/redaction.html",
+        {"groups": list(groups.items()), "total": waiting.count(), "shown": len(images)},
+    )
 
 
 @require(permissions.EXPORT)

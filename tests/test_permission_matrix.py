@@ -26,6 +26,7 @@ def world(alice, erin, bob, carol, admin, image_in):
         "layer": draft.layers.get(),
         "submitted": image_in("submitted", "SUBM_000.png"),
         "approved": image_in("approved", "APPR_000.png"),
+        "redaction": image_in("redaction", "REDA_000.png"),  # assigned to alice, hidden from her
     }
 
 
@@ -59,6 +60,12 @@ ACTIONS = {
     "start an export job": lambda w, c: c.post("/api/export-jobs/", {}, format="json"),
     "read the audit log": lambda w, c: c.get("/api/audit/"),
     "read the counts": lambda w, c: c.get("/api/stats/"),
+    "view an image in redaction": lambda w, c: c.get(f"/api/images/{w['redaction'].pk}/"),
+    "view the pixels of an image in redaction": lambda w, c: c.get(f"/api/images/{w['redaction'].pk}/image.png"),
+    "start an image in redaction": lambda w, c: c.post(f"/api/images/{w['redaction'].pk}/start/"),
+    "redact": lambda w, c: c.post(
+        f"/api/images/{w['redaction'].pk}/redact/", {"boxes": [{"x": 0, "y": 0, "w": 10, "h": 10}]}, format="json"
+    ),
 }
 
 #                              owner stranger reviewer curator admin anonymous
@@ -79,6 +86,10 @@ MATRIX = {
     "start an export job": (403, 403, 403, 201, 201, 403),
     "read the audit log": (403, 403, 403, 200, 200, 403),
     "read the counts": (403, 403, 403, 200, 200, 403),
+    "view an image in redaction": (404, 404, 404, 200, 200, 403),
+    "view the pixels of an image in redaction": (404, 404, 404, 200, 200, 403),
+    "start an image in redaction": (404, 404, 403, 403, 403, 403),
+    "redact": (403, 403, 403, 200, 200, 403),
 }
 CELLS = [(action, role) for action in MATRIX for role in ROLES]
 
@@ -103,8 +114,8 @@ VISIBLE = {
     "owner": {"NEWW_000.png", "DRAF_000.png", "SUBM_000.png", "APPR_000.png"},
     "stranger": set(),
     "reviewer": {"SUBM_000.png", "APPR_000.png"},
-    "curator": {"NEWW_000.png", "DRAF_000.png", "SUBM_000.png", "APPR_000.png"},
-    "admin": {"NEWW_000.png", "DRAF_000.png", "SUBM_000.png", "APPR_000.png"},
+    "curator": {"NEWW_000.png", "DRAF_000.png", "SUBM_000.png", "APPR_000.png", "REDA_000.png"},
+    "admin": {"NEWW_000.png", "DRAF_000.png", "SUBM_000.png", "APPR_000.png", "REDA_000.png"},
 }
 
 
@@ -122,7 +133,7 @@ def test_lists_leak_nothing(world, role):
     for layer in MaskLayer.objects.all():
         code = client.get(f"/api/layers/{layer.pk}/").status_code
         assert code == (200 if layer.image_id in visible_ids else 404), (role, layer)
-    for status in ("new", "draft", "submitted", "approved"):
+    for status in ("redaction", "new", "draft", "submitted", "approved"):
         filtered = {row["name"] for row in client.get(f"/api/images/?status={status}").json()["results"]}
         assert filtered <= VISIBLE[role]
 

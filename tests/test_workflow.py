@@ -17,17 +17,18 @@ NO_LAYER = "no layer"  # a new image has no layer to save or submit: there is no
 # What each action does from each status, written out by hand rather than read from
 # workflow.TRANSITIONS, so that a wrong change to that table fails here. A status is where the
 # image ends up after the action succeeds.
-STATUSES = ("new", "draft", "submitted", "returned", "approved")
+STATUSES = ("redaction", "new", "draft", "submitted", "returned", "approved")
 # fmt: off
 EXPECTED = {
-    #                     new        draft        submitted    returned   approved
-    "start":            ("draft",   RESUMED,     REFUSED,     "draft",   REFUSED),
-    "save_draft":       (NO_LAYER,  "draft",     REFUSED,     REFUSED,   REFUSED),
-    "submit":           (NO_LAYER,  "submitted", REFUSED,     REFUSED,   REFUSED),
-    "approve":          (REFUSED,   REFUSED,     "approved",  REFUSED,   REFUSED),
-    "edit_and_approve": (REFUSED,   REFUSED,     "approved",  REFUSED,   REFUSED),
-    "send_back":        (REFUSED,   REFUSED,     "returned",  REFUSED,   REFUSED),
-    "reopen":           (REFUSED,   REFUSED,     REFUSED,     REFUSED,   "returned"),
+    #                      redaction  new        draft        submitted    returned   approved
+    "confirm_redaction": ("new",     REFUSED,   REFUSED,     REFUSED,     REFUSED,   REFUSED),
+    "start":             (REFUSED,   "draft",   RESUMED,     REFUSED,     "draft",   REFUSED),
+    "save_draft":        (NO_LAYER,  NO_LAYER,  "draft",     REFUSED,     REFUSED,   REFUSED),
+    "submit":            (NO_LAYER,  NO_LAYER,  "submitted", REFUSED,     REFUSED,   REFUSED),
+    "approve":           (REFUSED,   REFUSED,   REFUSED,     "approved",  REFUSED,   REFUSED),
+    "edit_and_approve":  (REFUSED,   REFUSED,   REFUSED,     "approved",  REFUSED,   REFUSED),
+    "send_back":         (REFUSED,   REFUSED,   REFUSED,     "returned",  REFUSED,   REFUSED),
+    "reopen":            (REFUSED,   REFUSED,   REFUSED,     REFUSED,     REFUSED,   "returned"),
 }
 # fmt: on
 CASES = [
@@ -54,6 +55,8 @@ def run(action: str, image: Image, alice, bob, carol):
         return workflow.send_back(image_id=image.pk, user=bob, comment="not yet")
     if action == "reopen":
         return workflow.reopen(image_id=image.pk, user=carol, reason="new guideline")
+    if action == "confirm_redaction":
+        return workflow.confirm_redaction(image_id=image.pk, user=carol, boxes=[])
     raise AssertionError(action)
 
 

@@ -86,6 +86,9 @@ export const nextMine = (after) => request("GET", `/api/my-images/next/?after=${
 export const exportJobs = () => request("GET", "/api/export-jobs/");
 /** options: {formats: "bus-uclm,coco", patients: "A,B", exclude_doppler, exclude_marks, exclude_combined} */
 export const startExportJob = (options) => request("POST", "/api/export-jobs/", options);
+/** boxes: [{x, y, w, h}] in image pixels; answers {released: [image names]}. */
+export const redact = (imageId, { boxes, applyToGroup = false }) =>
+  request("POST", `/api/images/${imageId}/redact/`, { boxes, apply_to_group: applyToGroup });
 export const exportJobDownloadUrl = (id) => `/api/export-jobs/${id}/download/`;
 
 /** The drawable part of a layer, in the shape PUT and edit-approve take. */

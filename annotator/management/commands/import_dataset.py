@@ -1,4 +1,8 @@
-"""python manage.py import_dataset PATH [--as draft|submitted|approved] [--annotator USER]"""
+"""python manage.py import_dataset PATH [--as draft|submitted|approved] [--annotator USER]
+[--frames key|all|1,5,9] [--allow-modality MG ...]
+
+PATH: a folder or ZIP in the BUS-UCLM layout, DICOM files (recognised by content) in a folder or a
+ZIP, or one DICOM file."""
 
 from __future__ import annotations
 
@@ -7,13 +11,18 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
+from rest_framework.exceptions import ValidationError
 
 from annotator import importing, permissions
 from annotator.management.base import BulkCommand
+from annotator.serializers import parse_frames, parse_modalities
 
 
 class Command(BulkCommand):
-    help = "Import a folder or ZIP in the BUS-UCLM layout (images/, optional masks/ and INFO.csv)."
+    help = (
+        "Import a folder or ZIP in the BUS-UCLM layout (images/, optional masks/ and INFO.csv), "
+        "and/or DICOM ultrasound files (a folder, a ZIP or one file; recognised by content)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("path")
@@ -26,8 +35,20 @@ class Command(BulkCommand):
         )
         parser.add_argument("--annotator", help="user who is assigned the images (and owns drafts)")
         parser.add_argument("--actor", help="user recorded in the audit log (default: the importer account)")
+        parser.add_argument(
+            "--frames",
+            default="key",
+            help="DICOM: which frames become images: key (default: one key frame), all, or 1-based numbers 1,5,9",
+        )
+        parser.add_argument(
+            "--allow-modality",
+            dest="allow_modalities",
+            action="append",
+            default=[],
+            help="DICOM: accept this modality besides US (repeatable); refused otherwise",
+        )
 
-    def handle(self, *args, path, as_status, annotator, actor, **options):
+    def handle(self, *args, path, as_status, annotator, actor, frames, allow_modalities, **options):
         users = get_user_model().objects
         annotator_user = None
         if annotator:
@@ -40,9 +61,19 @@ class Command(BulkCommand):
         if actor_user is None:
             raise CommandError(f"no user {actor}")
         try:
+            frame_option = parse_frames(frames)
+            modalities = parse_modalities(",".join(allow_modalities))
+        except ValidationError as e:
+            raise CommandError(" ".join(map(str, e.detail))) from None
+        options = importing.ImportOptions(
+            as_status=as_status, annotator=annotator_user, frames=frame_option, allow_modalities=modalities
+        )
+        try:
             source = importing.folder_source(Path(path))
-            if not source.images:
-                raise importing.ImportRefused("no PNG images found (expected images/XXXX_YYY.png)")
+            if not source.images and not source.dicoms:
+                raise importing.ImportRefused(importing.NOTHING_FOUND)
+            if source.dicoms:
+                importing.dicom.check_ready(options)
         except importing.ImportRefused as e:
             raise CommandError(str(e)) from None
 
@@ -52,13 +83,13 @@ class Command(BulkCommand):
             elif i == total or i % 50 == 0:
                 self.stderr.write(f"[{i}/{total}] {name}")
 
-        report = importing.import_dataset(
-            source, as_status=as_status, actor=actor_user, annotator=annotator_user, progress=progress
-        )
+        report = importing.import_dataset(source, actor=actor_user, progress=progress, options=options)
         if sys.stderr.isatty():
             sys.stderr.write("\n")
         for defect in report.defects:
             self.stdout.write(f"DEFECT {defect}")
+        for row in report.files:
+            self.stdout.write(f"DICOM {row}")
         self.stdout.write(
             f"imported {len(report.imported)}, unchanged {len(report.unchanged)}, failed {len(report.failed)}, "
             f"defects {len(report.defects)}"

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+
+import PIL.Image
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import CommandError
+from django.db import transaction
 
 from annotator import demo, importing, permissions, workflow
 from annotator.management.base import BulkCommand
-from annotator.models import Image, Status
+from annotator.models import Image, ImageData, Patient, Status
 
 DEMO_USERS = [
     # username, roles, superuser
@@ -19,6 +24,7 @@ DEMO_USERS = [
     ("carol", [permissions.CURATOR], False),
     ("admin", [permissions.CURATOR], True),
 ]
+REDACTION_PATIENT = "DEME"  # one image waiting in the burned-in text step
 # patient -> list of lesion label lists, one per image
 PATIENTS = {
     "DEMA": [["benign"], [], ["benign", "benign"], [], ["benign"], []],
@@ -102,5 +108,26 @@ class Command(BulkCommand):
         )
         workflow.approve(image_id=images["DEMC_000.png"].pk, user=bob)
         draw("DEMD_000.png", alice, submit=False)
-        counts = {s: Image.objects.filter(name__in=loaders, status=s).count() for s in Status}
+        self._redaction_example(carol)
+        counts = {
+            s: Image.objects.filter(patient__code__in=[*PATIENTS, REDACTION_PATIENT], status=s).count() for s in Status
+        }
         self.stdout.write("demo images: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+
+    @transaction.atomic
+    def _redaction_example(self, curator) -> None:
+        """One image waiting for a curator in ``redaction``, as a DICOM import leaves it, with one detected box."""
+        png, _ = demo.generate(seed=4242, lesions=[])
+        width, height = PIL.Image.open(io.BytesIO(png)).size
+        patient = Patient.objects.create(code=REDACTION_PATIENT)
+        image = Image(
+            patient=patient,
+            name=f"{REDACTION_PATIENT}_000.png",
+            number=0,
+            width=width,
+            height=height,
+            checksum=hashlib.sha256(png).hexdigest(),
+            text_boxes=[{"x": 8, "y": 8, "w": min(160, width - 8), "h": 18, "confidence": 95.0, "length": 12}],
+        )
+        workflow.import_for_redaction(image=image, actor=curator)
+        ImageData.objects.create(image=image, png=png)

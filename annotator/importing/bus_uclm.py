@@ -1,8 +1,8 @@
-"""Import ultrasound images (and optional masks and INFO.csv) in the BUS-UCLM layout.
+"""The BUS-UCLM layout: already anonymised PNGs named XXXX_YYY.png, optional masks/ and INFO.csv.
 
-A source is a folder, a ZIP, or uploaded files. Every defect met is reported (file, problem,
-what was done); everything that can be imported is; each image goes in its own transaction so
-nothing is ever half-written; re-importing the same files changes nothing.
+Every defect met is reported (file, problem, what was done); everything that can be imported is;
+each image goes in its own transaction so nothing is ever half-written; re-importing the same
+files changes nothing. PNGs skip the burned-in text step (the release is anonymised already).
 """
 
 from __future__ import annotations
@@ -12,174 +12,28 @@ import csv
 import hashlib
 import io
 import re
-import zipfile
-import zlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import PIL.Image
 import PIL.ImageOps
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from annotator import geometry, workflow
-from annotator.bulk import no_query_log
 from annotator.models import Image, ImageData, Patient, Status
+
+from .base import ImportReport, Source
 
 # [0-9], not \d: \d also matches other scripts' digits ("AAAA_٠٠١.png"); \Z, not $: no trailing newline.
 NAME_RE = re.compile(r"^([A-Z]{4})_([0-9]{3,})\.png\Z")
 YES = {"yes": True, "no": False}
 LENIENT_YES = {"y": True, "n": False, "true": True, "false": False, "1": True, "0": False, "si": True, "sí": True}
 LABELS = {"normal", "benign", "malignant"}
-IMPORTER_USERNAME = "importer"
 # The per-image lesion limit of the workflow (a mask with more is not read: see _read_mask).
 MAX_LESIONS = geometry.MAX_LESIONS
-
-Loader = Callable[[], bytes]
-
-
-class ImportRefused(Exception):
-    """The whole source is unusable (not a ZIP, too large...): nothing was imported."""
-
-    def __init__(self, message: str, http_status: int = 400):
-        super().__init__(message)
-        self.http_status = http_status
-
-
-@dataclass
-class Defect:
-    file: str
-    problem: str
-    action: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.problem} -> {self.action}"
-
-
-@dataclass
-class ImportReport:
-    imported: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    defects: list[Defect] = field(default_factory=list)
-
-    def defect(self, file: str, problem: str, action: str) -> None:
-        self.defects.append(Defect(file, problem, action))
-
-    def as_dict(self) -> dict:
-        return {
-            "imported": len(self.imported),
-            "unchanged": len(self.unchanged),
-            "failed": len(self.failed),
-            "imported_names": self.imported,
-            "failed_names": self.failed,
-            "defects": [d.__dict__ for d in self.defects],
-        }
-
-
-@dataclass
-class Source:
-    images: dict[str, Loader] = field(default_factory=dict)
-    masks: dict[str, Loader] = field(default_factory=dict)
-    info_csv: Loader | None = None
-    info_name: str = "INFO.csv"
-    problems: list[Defect] = field(default_factory=list)
-
-
-# --- reading sources --------------------------------------------------------------------------
-
-
-def _classify(path: PurePosixPath, loader: Loader, source: Source, where: str) -> None:
-    parts = path.parts
-    if path.is_absolute() or ".." in parts:
-        source.problems.append(Defect(where, "unsafe path in archive", "skipped"))
-        return
-    name = path.name
-    if name.startswith(".") or "__MACOSX" in parts:
-        return
-    if name.lower() == "info.csv":
-        source.info_csv = loader
-        source.info_name = where
-    elif name.lower().endswith(".png"):
-        target = source.masks if len(parts) > 1 and parts[-2].lower() == "masks" else source.images
-        if name in target:
-            source.problems.append(Defect(where, f"a second file named {name}", "skipped; the first one is used"))
-        else:
-            target[name] = loader
-    else:
-        source.problems.append(Defect(where, "not a PNG image or INFO.csv", "skipped"))
-
-
-def _capped(read: Callable[[], bytes], declared: int, where: str) -> Loader:
-    def load() -> bytes:
-        if declared > settings.MAX_IMAGE_BYTES:
-            raise ValueError(f"file is {declared} bytes; the limit is {settings.MAX_IMAGE_BYTES}")
-        data = read()
-        if len(data) > settings.MAX_IMAGE_BYTES:
-            raise ValueError(f"file is larger than the limit of {settings.MAX_IMAGE_BYTES} bytes")
-        return data
-
-    return load
-
-
-def folder_source(root: Path) -> Source:
-    if not root.exists():
-        raise ImportRefused(f"{root} does not exist")
-    if root.is_file():
-        return zip_source(root)
-    source = Source()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = PurePosixPath(path.relative_to(root).as_posix())
-        _classify(rel, _capped(path.read_bytes, path.stat().st_size, str(rel)), source, str(rel))
-    return source
-
-
-def zip_source(file) -> Source:
-    try:
-        archive = zipfile.ZipFile(file)
-    except (zipfile.BadZipFile, OSError) as e:
-        raise ImportRefused(f"not a readable ZIP archive ({e})") from None
-    source = Source()
-    for info in sorted(archive.infolist(), key=lambda i: i.filename):
-        if info.is_dir():
-            continue
-        path = PurePosixPath(info.filename)
-
-        def read(info=info) -> bytes:
-            if info.flag_bits & 0x1:
-                raise ValueError("encrypted ZIP member (BUS Review reads no passwords)")
-            try:
-                with archive.open(info) as fh:
-                    return fh.read(settings.MAX_IMAGE_BYTES + 1)
-            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as e:
-                # Bad CRC, damaged deflate stream, unsupported compression or (strong) encryption.
-                raise ValueError(f"damaged or unreadable ZIP member ({e})") from None
-
-        _classify(path, _capped(read, info.file_size, info.filename), source, info.filename)
-    return source
-
-
-def uploads_source(images: Iterable, masks: Iterable = (), info_csv=None) -> Source:
-    """Files uploaded from the browser (Django UploadedFile objects)."""
-    source = Source()
-    for files, target in ((images, source.images), (masks, source.masks)):
-        for f in files:
-            name = PurePosixPath(f.name).name
-            if not name.lower().endswith(".png"):
-                source.problems.append(Defect(name, "not a PNG image", "skipped"))
-                continue
-            target[name] = _capped(f.read, f.size, name)
-    if info_csv is not None:
-        source.info_csv = _capped(info_csv.read, info_csv.size, info_csv.name)
-        source.info_name = info_csv.name
-    return source
-
-
-# --- decoding and checking --------------------------------------------------------------------
 
 
 def decode_png(data: bytes) -> PIL.Image.Image:
@@ -301,31 +155,17 @@ def _info_row(raw: dict, line: str, rows: dict[str, dict], report: ImportReport)
     rows[name] = {"label": label, "resolution": row.get("Resolution", ""), "spacing": spacing, **flags}
 
 
-def importer_user():
-    """The service account that authors imported layers that no person drew in BUS Review."""
-    user, created = get_user_model().objects.get_or_create(username=IMPORTER_USERNAME, defaults={"is_active": False})
-    if created:
-        user.set_unusable_password()
-        user.save()
-    return user
-
-
-# --- the import itself ------------------------------------------------------------------------
-
-
-def import_dataset(
+def import_pngs(
     source: Source,
+    report: ImportReport,
     *,
-    as_status: str = Status.APPROVED,
+    as_status: str,
     actor,
+    author,
     annotator=None,
     progress: Callable[[int, int, str], None] | None = None,
-) -> ImportReport:
-    if not source.images:
-        found = "; ".join(str(d) for d in source.problems[:5])
-        raise ImportRefused("no PNG images found (expected images/XXXX_YYY.png)" + (f": {found}" if found else ""))
-    report = ImportReport()
-    report.defects.extend(source.problems)
+) -> None:
+    """Import the source's PNGs (and masks and INFO.csv) into ``report``; the caller holds no_query_log."""
     info: dict[str, dict] = {}
     if source.info_csv is not None:
         try:
@@ -336,19 +176,23 @@ def import_dataset(
         report.defect(f"masks/{name}", "mask without an image", "skipped")
     for name in sorted(set(info) - set(source.images)):
         report.defect(source.info_name, f"row for {name}, which is not among the images", "row ignored")
-    author = importer_user()
     names = sorted(source.images)
-    with no_query_log():  # the INSERTs carry whole PNGs: with DEBUG on, the log would keep them all
-        for i, name in enumerate(names, start=1):
-            if progress:
-                progress(i, len(names), name)
-            try:
-                outcome = _import_one(name, source, info.get(name), as_status, author, annotator, actor, report)
-            except Exception as e:  # noqa: BLE001 - one bad file must never stop the rest
-                report.defect(name, f"unexpected error: {type(e).__name__}: {e}", "skipped")
-                outcome = "failed"
-            getattr(report, outcome).append(name)
-    return report
+    for i, name in enumerate(names, start=1):
+        if progress:
+            progress(i, len(names), name)
+        try:
+            outcome = _import_one(name, source, info.get(name), as_status, author, annotator, actor, report)
+        except Exception as e:  # noqa: BLE001 - one bad file must never stop the rest
+            report.defect(name, f"unexpected error: {type(e).__name__}: {e}", "skipped")
+            outcome = "failed"
+        getattr(report, outcome).append(name)
+
+
+def _max_lesions() -> int:
+    """The limit as the package names it (``importing.MAX_LESIONS``), where callers and tests set it."""
+    from annotator import importing
+
+    return importing.MAX_LESIONS
 
 
 # --- orientation and masks --------------------------------------------------------------------
@@ -572,8 +416,9 @@ def _read_mask(name, source: Source, size, image_orientation: int, row, report: 
         problems = [p for p, n in ((other, reading.other_pixels), (specks, reading.dropped_specks)) if n]
         report.defect(where, "; ".join(problems) + "; no lesion in red or green", NOT_READ)
         return None
-    if len(reading.lesions) > MAX_LESIONS:
-        report.defect(where, f"{len(reading.lesions)} lesions; at most {MAX_LESIONS} per image", NOT_READ)
+    limit = _max_lesions()
+    if len(reading.lesions) > limit:
+        report.defect(where, f"{len(reading.lesions)} lesions; at most {limit} per image", NOT_READ)
         return None
     if reading.other_pixels:
         report.defect(where, other, "treated as background")
@@ -588,35 +433,3 @@ def _read_mask(name, source: Source, size, image_orientation: int, row, report: 
             where, f"INFO.csv says {row['label'].capitalize()} but the mask shows {found.capitalize()}", "mask used"
         )
     return ImportedMask(workflow.LayerContent(lesions=reading.lesions, is_normal=not reading.lesions), doubts)
-
-
-def check_upload_size(content_length: int) -> None:
-    if content_length > settings.MAX_UPLOAD_BYTES:
-        raise ImportRefused(
-            f"upload of {content_length} bytes exceeds the limit of {settings.MAX_UPLOAD_BYTES}", http_status=413
-        )
-
-
-@dataclass
-class ImportOptions:
-    """How uploaded layers enter the workflow (validated by ``serializers.ImportInput``)."""
-
-    as_status: str = Status.APPROVED
-    annotator: object | None = None  # the user who owns drafts (needed for as_status=draft)
-
-
-def import_uploads(*, options: ImportOptions, files, content_length: int, actor) -> ImportReport:
-    """Import what a curator uploaded: a ZIP as ``archive``, or ``images`` + ``masks`` + ``info_csv``.
-
-    Raises ImportRefused (nothing imported) for a request that cannot be acted on.
-    """
-    check_upload_size(content_length)
-    archive = files.get("archive")
-    if archive is not None:
-        source = zip_source(archive)
-    else:
-        images = files.getlist("images")
-        if not images:
-            raise ImportRefused("send a ZIP as 'archive' or PNG files as 'images'")
-        source = uploads_source(images, files.getlist("masks"), files.get("info_csv"))
-    return import_dataset(source, as_status=options.as_status, actor=actor, annotator=options.annotator)
