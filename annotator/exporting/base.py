@@ -73,8 +73,9 @@ class ExportRecord:
         return geometry.label_of(self.drawn)
 
 
-def encode_png(rgb: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+def encode_png(rgb: np.ndarray, level: int = 3) -> bytes:
+    """PNG bytes of an RGB array (zlib ``level``: 3 for masks; the DICOM import stores at 1)."""
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, level])
     if not ok:
         raise RuntimeError("PNG encoding failed")
     return buf.tobytes()
