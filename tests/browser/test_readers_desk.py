@@ -87,6 +87,15 @@ def test_the_next_image_prefetch_asks_for_json_and_gets_json(login):
     assert response.status == 200
     assert response.headers["content-type"].startswith("application/json")
     assert response.json()["id"] == second.pk
+    etag = response.headers["etag"]
+
+    # The next page's own request revalidates the prefetched copy: 304, nothing sent again.
+    page.wait_for_selector("#next-image[aria-disabled=false]")
+    with page.expect_response(lambda r: r.url.endswith(f"/api/images/{second.pk}/")) as real:
+        page.click("#next-image")
+    assert real.value.request.all_headers().get("if-none-match") == etag, real.value.request.all_headers()
+    page.wait_for_function("() => window.busPage && window.busPage.ready")
+    assert page.evaluate("window.busPage.image.id") == second.pk
     assert page.js_errors == []
 
 
