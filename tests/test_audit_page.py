@@ -81,3 +81,12 @@ def test_audit_page_resolves_names_in_a_constant_number_of_queries():
     html, many = audit_rows(client)
     assert "from reader10 to reader11" in html
     assert few == many, f"{few} queries with 1 event, {many} with 11"
+
+
+def test_an_overlong_image_filter_is_refused_with_a_message_not_an_error():
+    client = curator_client()
+    alice = make_user("alice", ANNOTATOR)
+    workflow.start(image_id=make_image("LONG_000.png", annotator=alice).pk, user=alice)
+    html, _ = audit_rows(client, "?image=" + "x" * 100)
+    assert "Filter ignored" in html
+    assert "LONG_000.png" in html  # the whole log, unfiltered
