@@ -105,7 +105,9 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
             if layer is None:
                 raise ValidationError({"detail": f"{image.name} has no consensus yet"})
         rgb = geometry.rasterise(layer.geometry_lesions(), image.width, image.height)
-        return png_response(encode_png(rgb), image.name)
+        response = png_response(encode_png(rgb), image.name)
+        response["Cache-Control"] = "private, no-cache"  # a draft's mask and the consensus change
+        return response
 
     @extend_schema(responses=LayerSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=None)

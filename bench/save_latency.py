@@ -126,6 +126,7 @@ def start_server(args) -> subprocess.Popen:
         "75",
         "--log-level",
         "warning",
+        "--no-control-socket",  # the default control socket path is shared by every server of a user
     ]
     env = bench_env(DB, DEBUG="1")
     return subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)

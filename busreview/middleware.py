@@ -1,4 +1,5 @@
 from django.contrib.auth.middleware import LoginRequiredMiddleware
+from django.utils.cache import add_never_cache_headers
 
 
 class PagesLoginRequiredMiddleware(LoginRequiredMiddleware):
@@ -37,4 +38,28 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+        return response
+
+
+class FreshResponsesMiddleware:
+    """Pages and API answers describe a workflow that moves on: never show a stale copy of them.
+
+    Without a Cache-Control header a browser may serve a page or the image JSON from its cache
+    (Back after Submit showed the old, editable draft). Pages are not stored at all. API JSON may be
+    stored but is revalidated every time (ConditionalGetMiddleware adds the ETag and answers 304),
+    so the next image's prefetch saves the transfer and never serves an old status. A view that
+    knows better (the image's PNG bytes, which never change for an id) sets its own header.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.has_header("Cache-Control"):
+            return response
+        if request.path_info.startswith("/api/"):
+            response["Cache-Control"] = "private, no-cache"
+        else:
+            add_never_cache_headers(response)
         return response

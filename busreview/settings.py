@@ -65,6 +65,10 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "busreview.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Below WhiteNoise, so static files keep their own (long) caching; the ETag is added after the
+    # Cache-Control header (responses pass the list bottom-up).
+    "django.middleware.http.ConditionalGetMiddleware",
+    "busreview.middleware.FreshResponsesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

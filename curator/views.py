@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group
 from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError
 
@@ -19,6 +19,7 @@ from annotator.models import AuditEvent, Image, Status
 from annotator.permissions import require
 from annotator.serializers import AssignInput, AuditFilterInput, ImageFilterInput
 from curator import api
+from curator import audit as audit_text
 
 
 def _back(request) -> HttpResponseRedirect:
@@ -154,7 +155,13 @@ def export_page(request):
 def audit(request):
     events = AuditEvent.objects.select_related("actor", "image").order_by("-created_at", "-id")
     filters = AuditFilterInput(data=request.GET)
-    if filters.is_valid() and filters.validated_data.get("image"):
-        events = events.filter(image__name=filters.validated_data["image"])
+    image = ""
+    if not filters.is_valid():
+        messages.error(request, f"Filter ignored: {filters.errors}")
+    elif filters.validated_data.get("image"):
+        image = filters.validated_data["image"]
+        events = events.filter(image__name=image)
     page = Paginator(events, 100).get_page(request.GET.get("page"))
-    return render(request, "curator/audit.html", {"page": page})
+    page.object_list = audit_text.describe(page.object_list)
+    query = f"{urlencode({'image': image})}&" if image else ""
+    return render(request, "curator/audit.html", {"page": page, "image": image, "query": query})

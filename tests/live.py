@@ -89,6 +89,9 @@ class LiveServer:
             "60",
             "--log-level",
             "warning",
+            # gunicorn >= 24 opens a control socket at one per-user default path: two servers on one
+            # host (parallel test runs, a bench beside scripts/run) would fight over it.
+            "--no-control-socket",
         ]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, start_new_session=True)
         deadline = time.monotonic() + 30

@@ -36,8 +36,10 @@ async function initAnnotatePage() {
   const viewer = new Viewer($("stage"), { width: Number(app.dataset.width), height: Number(app.dataset.height) });
   window.busViewer = viewer;
 
+  // needsStart: the image is the reader's to draw but has no draft yet. Looking at it changes
+  // nothing on the server; the draft is started (POST start) on the first edit, before the first save.
   const st = { image: null, layer: null, state: "saved", dirty: false, inflight: null, timer: null,
-    conflict: null, retryMs: 5000, readOnly: false };
+    conflict: null, retryMs: 5000, readOnly: false, needsStart: false, starting: null };
   const setState = (s) => {
     st.state = s;
     const box = $("save-state");
@@ -57,6 +59,7 @@ async function initAnnotatePage() {
   const backupKey = (version) => `${BACKUP_PREFIX}${st.layer.id}:${version}`;
   const backupKeys = () => Object.keys(localStorage).filter((k) => k.startsWith(`${BACKUP_PREFIX}${st.layer.id}:`));
   const backup = () => {
+    if (!st.layer) return; // not started yet: the start comes within a moment and backs up then
     try {
       localStorage.setItem(backupKey(st.layer.version),
         JSON.stringify({ savedAt: Date.now(), imageId, version: st.layer.version, data: viewer.toData() }));
@@ -64,7 +67,30 @@ async function initAnnotatePage() {
       /* storage full or disabled: the server copy is all there is */
     }
   };
-  const clearBackups = () => backupKeys().forEach((k) => localStorage.removeItem(k));
+  const clearBackups = () => st.layer && backupKeys().forEach((k) => localStorage.removeItem(k));
+
+  // --- the draft, started on the first edit ---
+  function ensureStarted() {
+    if (!st.needsStart) return Promise.resolve(true);
+    if (!st.starting) {
+      st.starting = api.startLayer(imageId).then(
+        (layer) => {
+          st.layer = layer;
+          st.needsStart = false;
+          setBadge("draft");
+          showLayerInfo();
+          if (st.dirty) backup();
+          return true;
+        },
+        (err) => {
+          st.starting = null;
+          showError(`Could not start a draft: ${err.detail}`);
+          return false;
+        },
+      );
+    }
+    return st.starting;
+  }
 
   // --- autosave ---
   const schedule = (ms = SAVE_DELAY_MS) => {
@@ -74,7 +100,12 @@ async function initAnnotatePage() {
 
   async function saveNow() {
     clearTimeout(st.timer);
-    if (st.readOnly || !st.layer) return true;
+    if (st.readOnly) return true;
+    if (st.needsStart && st.dirty && !(await ensureStarted())) {
+      setState(st.state === "offline" ? "offline" : "unsaved");
+      return false;
+    }
+    if (!st.layer) return !st.dirty;
     while (st.inflight) await st.inflight.catch(() => {});
     if (st.conflict) return false;
     if (!st.dirty) return st.state === "saved";
@@ -123,9 +154,12 @@ async function initAnnotatePage() {
     setState("conflict");
     const current = err.current;
     $("conflict").hidden = false;
+    // The dashed overlay is promised only when there is a server version to draw.
     $("conflict-text").textContent = current
-      ? `This drawing was changed elsewhere: the server has version ${current.version}, you edited version ${st.layer.version}.`
-      : err.detail;
+      ? `This drawing was changed elsewhere: the server has version ${current.version} (${current.status}), ` +
+        `you edited version ${st.layer.version}. The server's version is shown dashed; ` +
+        "your drawing is kept in this browser."
+      : `${sentence(err.detail)} Your drawing is kept in this browser.`;
     $("conflict-keep").hidden = !current || current.status !== "draft";
     if (current) {
       viewer.setOverlay(current.lesions);
@@ -176,7 +210,7 @@ async function initAnnotatePage() {
     if ($("note").value !== (attrs.note || "")) $("note").value = attrs.note || "";
     $("note").readOnly = st.readOnly;
     viewer.setDrawEnabled(!attrs.is_normal);
-    $("submit").disabled = st.readOnly || !st.layer;
+    $("submit").disabled = st.readOnly || !(st.layer || st.needsStart);
   }
 
   function toggleNormal(value) {
@@ -195,7 +229,8 @@ async function initAnnotatePage() {
 
   viewer.on("change", () => {
     renderAll();
-    if (st.readOnly || !st.layer) return;
+    if (st.readOnly || !(st.layer || st.needsStart)) return;
+    ensureStarted();
     st.dirty = true;
     backup();
     if (!st.conflict) {
@@ -243,7 +278,7 @@ async function initAnnotatePage() {
     button.disabled = true;
     showError("");
     try {
-      if (!(await saveNow())) {
+      if (!(await ensureStarted()) || !(await saveNow())) {
         if (!st.conflict) showError("The drawing could not be saved, so it was not submitted.");
         return;
       }
@@ -292,9 +327,11 @@ async function initAnnotatePage() {
     }
     next.href = `/images/${nextId}/annotate/`;
     next.setAttribute("aria-disabled", "false");
-    // Warm the cache so the next image opens at once.
+    // Warm the cache so the next image opens at once: its pixels (cached for an hour) and its
+    // JSON, asked for as the page will ask (Accept: application/json), so the page's request
+    // revalidates it (304) instead of fetching it again.
     document.head.append(el("link", { rel: "prefetch", href: api.imageUrl(nextId), as: "image" }));
-    document.head.append(el("link", { rel: "prefetch", href: `/api/images/${nextId}/` }));
+    api.prefetchImage(nextId);
   }
 
   function offerRestore() {
@@ -334,6 +371,7 @@ async function initAnnotatePage() {
     get image() {
       return st.image;
     },
+    ready: false, // loaded: drawable (or read-only), whether or not a draft was started yet
     saveNow,
     viewer,
   };
@@ -346,12 +384,12 @@ async function initAnnotatePage() {
     const canDraw = image.can_annotate && ["new", "draft", "returned"].includes(image.status);
     // The API names the author by username (LayerSerializer).
     const mine = layer?.status === "draft" && layer.author === app.dataset.username;
-    if (canDraw && !mine) layer = await api.startLayer(imageId);
-    st.layer = layer && layer.status === "draft" ? layer : null;
+    st.needsStart = canDraw && !mine;
+    st.layer = mine ? layer : null;
     const shown = layer || image.consensus || image.previous_layer;
     viewer.fromData(layerContentOf(shown));
-    setBadge(canDraw ? "draft" : image.status);
-    setReadOnly(!st.layer || !image.can_annotate);
+    setBadge(mine ? "draft" : image.status);
+    setReadOnly(!(st.layer || st.needsStart) || !image.can_annotate);
     if (st.readOnly) {
       const why = { submitted: "Submitted: waiting for the reviewer.", approved: "Approved: this is the consensus." };
       showInfo(why[image.status] || "You cannot edit this image.");
@@ -369,6 +407,7 @@ async function initAnnotatePage() {
     setState("saved");
     if (st.layer) offerRestore();
     app.classList.remove("is-loading");
+    window.busPage.ready = true;
     findNext(image);
   } catch (err) {
     app.classList.remove("is-loading");
@@ -377,4 +416,14 @@ async function initAnnotatePage() {
   }
 }
 
-if (document.body.classList.contains("page-annotate")) initAnnotatePage();
+/** "the layer is no longer a draft" -> "The layer is no longer a draft." */
+function sentence(text) {
+  const t = String(text || "The server refused the change").trim();
+  return t.charAt(0).toUpperCase() + t.slice(1) + (/[.!?]$/.test(t) ? "" : ".");
+}
+
+if (document.body.classList.contains("page-annotate")) {
+  // Back/forward may restore this page from memory with an old state: load it afresh instead.
+  window.addEventListener("pageshow", (e) => e.persisted && window.location.reload());
+  initAnnotatePage();
+}

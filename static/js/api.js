@@ -43,6 +43,9 @@ export async function request(method, url, body, { keepalive = false } = {}) {
       method,
       headers,
       credentials: "same-origin",
+      // A GET is always checked with the server (the API answers "no-cache" with an ETag): the
+      // browser may keep a copy, but never shows a stale one.
+      cache: method === "GET" ? "no-cache" : "default",
       body: body === undefined ? undefined : JSON.stringify(body),
       keepalive,
     });
@@ -65,6 +68,8 @@ export async function request(method, url, body, { keepalive = false } = {}) {
 
 export const getImage = (id) => request("GET", `/api/images/${id}/`);
 export const imageUrl = (id) => `/api/images/${id}/image.png`;
+/** Fetch the image JSON into the browser's cache (with the JSON Accept the page uses); never throws. */
+export const prefetchImage = (id) => request("GET", `/api/images/${id}/`).catch(() => null);
 export const startLayer = (imageId) => request("POST", `/api/images/${imageId}/start/`, {});
 /** body: {version, lesions: [{label, points, holes}], is_normal, doppler, marks, combined, note} */
 export const saveLayer = (layerId, body, opts) => request("PUT", `/api/layers/${layerId}/`, body, opts);

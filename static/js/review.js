@@ -271,4 +271,8 @@ async function initReviewPage() {
   app.classList.remove("is-loading");
 }
 
-if (document.body.classList.contains("page-review")) initReviewPage();
+if (document.body.classList.contains("page-review")) {
+  // Back/forward may restore this page from memory after a decision: load it afresh instead.
+  window.addEventListener("pageshow", (e) => e.persisted && window.location.reload());
+  initReviewPage();
+}

@@ -570,12 +570,21 @@ export class Viewer {
     this.redraw();
   }
 
-  /** Finish the polygon being drawn (Enter, double-click, or a click on its first point). */
+  /**
+   * Finish the polygon being drawn (Enter, double-click, or a click on its first point).
+   * With fewer than 3 points there is no contour to close: the open one is dropped, and said so,
+   * so that the next click starts a new outline instead of silently extending the old one.
+   */
   closePolygon() {
     const d = this._draft;
     if (!d || d.kind !== "polygon") return false;
     if (d.points.length < 3) {
-      this._emit("warning", { message: "A contour needs at least 3 points." });
+      const n = d.points.length;
+      this._draft = null;
+      this.redraw();
+      this._emit("warning", {
+        message: `A contour needs at least 3 points: the ${n}-point outline was dropped. Click to start again.`,
+      });
       return false;
     }
     // Every other edge was checked as it was added, so only the closing edge can cross.

@@ -5,7 +5,8 @@
  * events become a proposal request and the answer a new lesion.
  */
 import * as api from "./api.js";
-import { centroid, lesionArea } from "./contours.js";
+import { centroid } from "./contours.js";
+import { cachedPixelArea } from "./raster.js";
 import { isTextTarget } from "./viewer-keys.js";
 
 const $ = (id) => document.getElementById(id);
@@ -28,8 +29,9 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-export function formatArea(lesion, spacing) {
-  const px = lesionArea(lesion);
+/** The area as the export will count it: painted mask pixels (raster.js), not the polygon's area. */
+export function formatArea(lesion, spacing, { width, height }) {
+  const px = cachedPixelArea(lesion, width, height);
   const text = `${Math.round(px).toLocaleString("en-GB")} px`;
   return spacing ? `${text} · ${(px * spacing * spacing).toFixed(1)} mm²` : text;
 }
@@ -140,7 +142,7 @@ export function renderLesionList(viewer, { spacing = null, extra = null } = {}) 
       },
       el("span", { class: `swatch ${lesion.label}` }),
       el("span", { class: "lesion-name" }, `${i + 1}. ${LABEL_NAMES[lesion.label]}`),
-      el("span", { class: "lesion-area" }, formatArea(lesion, spacing)),
+      el("span", { class: "lesion-area" }, formatArea(lesion, spacing, viewer)),
       extra ? extra(lesion, i) : null),
     ),
   );

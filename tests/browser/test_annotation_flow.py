@@ -64,7 +64,7 @@ def drag_image(page, start, end, steps: int = 6) -> None:
 
 def open_annotate(page, image: Image) -> None:
     page.goto(f"/images/{image.pk}/annotate/")
-    page.wait_for_function("() => window.busPage && window.busPage.layer && window.busViewer.imageLoaded")
+    page.wait_for_function("() => window.busPage && window.busPage.ready && window.busViewer.imageLoaded")
 
 
 def open_review(page, image: Image) -> None:
@@ -73,7 +73,8 @@ def open_review(page, image: Image) -> None:
 
 
 def draft_of(image: Image) -> MaskLayer:
-    return MaskLayer.objects.get(image=image, status="draft")
+    """The image's draft, once the page has started it (on the reader's first edit)."""
+    return wait_until(lambda: MaskLayer.objects.filter(image=image, status="draft").first(), what="the draft")
 
 
 def stored(layer: MaskLayer) -> list[list]:
@@ -115,14 +116,14 @@ def test_annotator_draws_labels_edits_undoes_and_submits(login, artifacts):
     image, _ = scan("ANNA_000.png", annotator, seed=11)
     page = login("alice", PASSWORD)
     open_annotate(page, image)
-    layer = draft_of(image)  # the page started the draft
-    assert layer.author == annotator and layer.revision == 1
 
     # A polygon, closed by clicking its first point, labelled malignant with `m`.
     page.keyboard.press("p")
     for x, y in [*POLYGON, POLYGON[0]]:
         click_image(page, x, y)
     page.keyboard.press("m")
+    layer = draft_of(image)  # the first edit started the draft
+    assert layer.author == annotator and layer.revision == 1
     wait_until(lambda: [les[0] for les in stored(layer)] == ["malignant"], what="the polygon to be stored")
     assert near(stored(layer)[0][1], points(*POLYGON))
     assert page.locator("#lesion-list li").count() == 1
@@ -172,7 +173,7 @@ def test_annotator_draws_labels_edits_undoes_and_submits(login, artifacts):
     # What was saved is what a reload shows.
     page.wait_for_function("() => window.busPage.state === 'saved'")
     page.reload()
-    page.wait_for_function("() => window.busPage && window.busPage.layer && window.busViewer.imageLoaded")
+    page.wait_for_function("() => window.busPage && window.busPage.ready && window.busViewer.imageLoaded")
     assert page.locator("#lesion-list li").count() == 2
     assert near(page.evaluate("window.busViewer.lesions[0].points"), moved)
     assert page.text_content("#save-state") == "saved"
@@ -196,9 +197,9 @@ def test_normal_flag_and_unsaved_work_survive_a_dropped_connection(login):
     image, _ = scan("NORM_000.png", alice(), lesions=(), seed=3)
     page = login("alice", PASSWORD)
     open_annotate(page, image)
-    layer = draft_of(image)
 
     page.keyboard.press("n")
+    layer = draft_of(image)
     wait_until(lambda: MaskLayer.objects.get(pk=layer.pk).is_normal, what="normal to be stored")
     assert page.is_checked("#normal")
     click_image(page, 100, 100)  # drawing is refused while the image is marked normal
@@ -221,7 +222,7 @@ def test_normal_flag_and_unsaved_work_survive_a_dropped_connection(login):
     # Reloading offers the kept work back; restoring it saves it.
     page.on("dialog", lambda dialog: dialog.accept())  # "leave with unsaved changes?"
     page.reload()
-    page.wait_for_function("() => window.busPage && window.busPage.layer")
+    page.wait_for_function("() => window.busPage && window.busPage.ready")
     page.wait_for_selector("#restore:not([hidden])")
     page.unroute("**/api/layers/**")
     page.click("#restore-apply")
@@ -240,6 +241,7 @@ def test_normal_flag_and_unsaved_work_survive_a_dropped_connection(login):
 def test_a_stale_save_shows_the_conflict_and_loads_the_server_version(login):
     annotator = alice()
     image, _ = scan("CONF_000.png", annotator, lesions=(), seed=4)
+    workflow.start(image_id=image.pk, user=annotator)  # an earlier visit started the draft
     page = login("alice", PASSWORD)
     open_annotate(page, image)
     layer = draft_of(image)
@@ -299,13 +301,13 @@ def test_reviewer_sends_back_with_a_pinned_remark_then_edits_and_approves(login,
     assert "Please redraw the upper margin." in ap.text_content("#comments")
     assert "The margin is unclear here" in ap.text_content("#comments")
     assert ap.evaluate("window.busViewer.pins.length") == 1
-    draft = draft_of(image)
-    assert draft.revision == 2 and draft.lesions.count() == 1
-    ring = draft.lesions.get().points
+    ring = ap.evaluate("window.busViewer.lesions[0].points")  # the returned drawing, not yet a draft
     fixed = outward(ring, 0, 8)
     ap.keyboard.press("e")
     ap.click("#lesion-list li >> nth=0")
     drag_image(ap, ring[0], fixed)
+    draft = draft_of(image)
+    assert draft.revision == 2 and draft.lesions.count() == 1
     wait_until(lambda: near(draft.lesions.get().points[0], fixed), what="the fix")
     ap.click("#submit")
     wait_until(lambda: MaskLayer.objects.get(pk=draft.pk).status == "submitted", what="the resubmission")

@@ -61,7 +61,7 @@ def test_the_pixel_a_reader_sees_is_the_pixel_stored(login, orientation):
 
     page = login("alice", PASSWORD)
     page.goto(f"/images/{image.pk}/annotate/")
-    page.wait_for_function("() => window.busPage && window.busPage.layer && window.busViewer.imageLoaded")
+    page.wait_for_function("() => window.busPage && window.busPage.ready && window.busViewer.imageLoaded")
     seen = page.evaluate(READ_PAGE_IMAGE)
 
     assert seen["natural"] == seen["viewer"] == [image.width, image.height] == [HEIGHT, WIDTH]

@@ -19,7 +19,7 @@ try {
   await page.type("input[name=password]", password);
   await Promise.all([page.waitForNavigation(), page.click("main form [type=submit]")]);
   await page.goto(`${base}/images/${imageId}/annotate/`);
-  await page.waitForFunction(() => window.busPage && window.busPage.layer && window.busViewer && window.busViewer.imageLoaded);
+  await page.waitForFunction(() => window.busPage && window.busPage.ready && window.busViewer && window.busViewer.imageLoaded);
   await page.click("#tool-polygon");
   const points = [[300, 200], [420, 190], [460, 300], [350, 360]];
   for (const [x, y] of [...points, points[0]]) {
