@@ -64,6 +64,14 @@ STUDY_UID = "1.2.826.0.1.3680043.2.1125.99887766"
 SERIES_UID = "1.2.826.0.1.3680043.2.1125.99887767"
 SOP_UID = "1.2.826.0.1.3680043.2.1125.55443322"
 
+
+def date_forms(dicom_date: str) -> list[str]:
+    """The ways a DA value may be written out (a bare year is left out: in a database dump any
+    four-digit id or sequence value would match it)."""
+    y, m, d = dicom_date[:4], dicom_date[4:6], dicom_date[6:8]
+    return [f"{y}-{m}-{d}", f"{d}/{m}/{y}", f"{m}/{d}/{y}", f"{y}.{m}.{d}", f"{d}.{m}.{y}"]
+
+
 IDENTIFYING = [
     *PATIENT_NAME.split("^"),
     PATIENT_ID,
@@ -71,9 +79,9 @@ IDENTIFYING = [
     OTHER_ID,
     OTHER_SEQ_ID,
     BIRTH_DATE,
-    "1943",
+    *date_forms(BIRTH_DATE),
     STUDY_DATE,
-    "2019",
+    *date_forms(STUDY_DATE),
     ACQUISITION_TIME,
     ACCESSION,
     INSTITUTION,
