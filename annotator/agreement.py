@@ -11,8 +11,8 @@ medpy 0.5.2, which uses the same ones):
 - Surface: the mask pixels with at least one 4-connected neighbour outside the mask (the mask
   minus its erosion by the 3x3 cross); outside the image counts as outside the mask, so a mask
   touching the frame has a surface there. A one-pixel-wide mask is all surface.
-- Distances: from each surface pixel's centre to the nearest surface pixel of the other mask
-  (exact Euclidean distance transform). With a pixel spacing (x_mm, y_mm; they may differ) the
+- Distances: from each surface pixel's centre to the nearest surface pixel's centre of the other
+  mask (exact Euclidean nearest neighbour). With a pixel spacing (x_mm, y_mm; they may differ) the
   distances are in millimetres, otherwise in pixels; ``unit`` says which.
 - Hausdorff = the largest of those distances, both directions.
 - HD95 = the 95th percentile (linear interpolation, numpy's default) of the distances of both
@@ -37,8 +37,8 @@ from dataclasses import asdict, dataclass, field
 
 import cv2
 import numpy as np
-from scipy.ndimage import distance_transform_edt
 from scipy.optimize import linear_sum_assignment
+from scipy.spatial import cKDTree
 
 from annotator import geometry
 from annotator.geometry import BENIGN, LABELS, MALIGNANT, Lesion
@@ -207,11 +207,20 @@ def surface_distances(a: np.ndarray, b: np.ndarray, spacing: Spacing | None = No
     # outside both masks, so it is surface either way), at a fraction of the cost for lesions
     # that cover a small part of the image.
     x, y, w, h = cv2.boundingRect((a | b).view(np.uint8))
-    sa, sb = surface(a[y : y + h, x : x + w]), surface(b[y : y + h, x : x + w])
-    sampling = None if spacing is None else (spacing.y_mm, spacing.x_mm)
-    to_b = distance_transform_edt(~sb, sampling=sampling)
-    to_a = distance_transform_edt(~sa, sampling=sampling)
-    return to_b[sa], to_a[sb]
+    pa = _surface_points(a[y : y + h, x : x + w], spacing)
+    pb = _surface_points(b[y : y + h, x : x + w], spacing)
+    # Nearest surface pixel by k-d tree on the surface pixels alone, in millimetres when spaced:
+    # exact Euclidean distances (as a distance transform gives) at a cost that follows the
+    # surfaces' length, not the area between them (2x faster on BUS-UCLM-size frames).
+    return cKDTree(pb).query(pa)[0], cKDTree(pa).query(pb)[0]
+
+
+def _surface_points(mask: np.ndarray, spacing: Spacing | None) -> np.ndarray:
+    """(n, 2) float positions (x, y) of the surface pixels' centres, scaled to mm if spaced."""
+    points = cv2.findNonZero(surface(mask).view(np.uint8)).reshape(-1, 2).astype(np.float64)
+    if spacing is not None:
+        points *= (spacing.x_mm, spacing.y_mm)
+    return points
 
 
 def compare_masks(a: np.ndarray, b: np.ndarray, spacing: Spacing | None = None) -> MaskAgreement:
