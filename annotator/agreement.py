@@ -256,9 +256,16 @@ def compare_masks(a: np.ndarray, b: np.ndarray, spacing: Spacing | None = None) 
 
 def label_planes(lesions: Sequence[Lesion], width: int, height: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The whole mask and one mask per label, as the exported BUS-UCLM mask paints them."""
-    rgb = geometry.rasterise(lesions, width, height)
-    # BUS-UCLM colours: benign is pure green, malignant pure red; malignant wins on overlap.
-    planes = {BENIGN: rgb[..., 1] > 0, MALIGNANT: rgb[..., 0] > 0}
+    # The planes of ``geometry.rasterise``'s RGB mask (malignant painted over benign), painted
+    # straight into one boolean plane per label from each lesion's box: reading them back out of
+    # the RGB mask (strided channel views) cost three times the painting.
+    planes = {label: np.zeros((height, width), dtype=bool) for label in LABELS}
+    for lesion in lesions:
+        placed = geometry.lesion_box(lesion, width, height)
+        if placed is not None:
+            x0, y0, box = placed
+            planes[lesion.label][y0 : y0 + box.shape[0], x0 : x0 + box.shape[1]] |= box.view(bool)
+    planes[BENIGN] &= ~planes[MALIGNANT]
     return planes[BENIGN] | planes[MALIGNANT], planes
 
 

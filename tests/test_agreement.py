@@ -10,7 +10,7 @@ from medpy.metric import binary as medpy_binary
 
 from annotator import agreement, geometry
 from annotator.agreement import MILLIMETRES, PIXELS, Spacing
-from annotator.geometry import BENIGN, MALIGNANT, Lesion
+from annotator.geometry import BENIGN, LABELS, MALIGNANT, Lesion
 
 W, H = 240, 80
 
@@ -199,6 +199,31 @@ def test_per_label_overlap_uses_the_exported_colours_malignant_over_benign():
     assert result.per_label[BENIGN].dice == 1.0
     assert result.per_label[MALIGNANT].dice == 1.0
     assert result.whole.dice == 1.0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_label_planes_are_the_colour_planes_of_the_exported_mask(seed):
+    """Overlapping lesions of both labels, some with holes: malignant over benign, as exported."""
+    rng = np.random.default_rng(seed)
+    lesions = []
+    for _ in range(8):
+        x0, y0 = int(rng.integers(0, W - 50)), int(rng.integers(0, H - 40))
+        lesion = rect(
+            x0,
+            x0 + int(rng.integers(10, 50)),
+            y0,
+            y0 + int(rng.integers(10, 40)),
+            label=LABELS[int(rng.integers(0, 2))],
+        )
+        if rng.random() < 0.5:
+            lesion.holes = [[[x0 + 2, y0 + 2], [x0 + 6, y0 + 2], [x0 + 6, y0 + 6], [x0 + 2, y0 + 6]]]
+        lesions.append(lesion)
+    whole, planes = agreement.label_planes(lesions, W, H)
+    expected, other = geometry.colour_planes(geometry.rasterise(lesions, W, H))
+    assert other == 0
+    for label in LABELS:
+        assert np.array_equal(planes[label], expected[label])
+    assert np.array_equal(whole, expected[BENIGN] | expected[MALIGNANT])
 
 
 def test_added_and_missed_lesions_are_counted_by_index():
