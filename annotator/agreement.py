@@ -256,15 +256,19 @@ def compare_masks(a: np.ndarray, b: np.ndarray, spacing: Spacing | None = None) 
 
 def label_planes(lesions: Sequence[Lesion], width: int, height: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The whole mask and one mask per label, as the exported BUS-UCLM mask paints them."""
+    return _label_planes(lesions, [_place(lesion, width, height) for lesion in lesions], width, height)
+
+
+def _label_planes(
+    lesions: Sequence[Lesion], placed: Sequence[_Placed | None], width: int, height: int
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     # The planes of ``geometry.rasterise``'s RGB mask (malignant painted over benign), painted
     # straight into one boolean plane per label from each lesion's box: reading them back out of
     # the RGB mask (strided channel views) cost three times the painting.
     planes = {label: np.zeros((height, width), dtype=bool) for label in LABELS}
-    for lesion in lesions:
-        placed = geometry.lesion_box(lesion, width, height)
-        if placed is not None:
-            x0, y0, box = placed
-            planes[lesion.label][y0 : y0 + box.shape[0], x0 : x0 + box.shape[1]] |= box.view(bool)
+    for lesion, p in zip(lesions, placed, strict=True):
+        if p is not None:
+            planes[lesion.label][p.y0 : p.y1, p.x0 : p.x1] |= p.box
     planes[BENIGN] &= ~planes[MALIGNANT]
     return planes[BENIGN] | planes[MALIGNANT], planes
 
@@ -279,12 +283,16 @@ def compare_layers(
     min_iou: float = MIN_MATCH_IOU,
 ) -> ImageAgreement:
     """Agreement of two layers of one image: whole mask, per label, per lesion."""
-    whole_a, planes_a = label_planes(first, width, height)
-    whole_b, planes_b = label_planes(second, width, height)
+    _check_min_iou(min_iou)
+    # Each lesion rasterised once, in its box, for the layer's planes and for the matching.
+    pa = [_place(lesion, width, height) for lesion in first]
+    pb = [_place(lesion, width, height) for lesion in second]
+    whole_a, planes_a = _label_planes(first, pa, width, height)
+    whole_b, planes_b = _label_planes(second, pb, width, height)
     return ImageAgreement(
         whole=compare_masks(whole_a, whole_b, spacing),
         per_label={label: overlap(planes_a[label], planes_b[label]) for label in LABELS},
-        lesions=match_lesions(first, second, width, height, spacing, min_iou=min_iou),
+        lesions=_match(first, second, pa, pb, spacing, min_iou),
         first_image_label=geometry.label_of(first),
         second_image_label=geometry.label_of(second),
         unit=PIXELS if spacing is None else MILLIMETRES,
@@ -356,10 +364,25 @@ def match_lesions(
     a lesion partly covered by another keeps its whole outline. A lesion that paints no pixel
     (off the frame) can match nothing.
     """
-    if not 0 < min_iou <= 1:
-        raise ValueError(f"min_iou must be in (0, 1], got {min_iou!r}")
+    _check_min_iou(min_iou)
     pa = [_place(lesion, width, height) for lesion in first]
     pb = [_place(lesion, width, height) for lesion in second]
+    return _match(first, second, pa, pb, spacing, min_iou)
+
+
+def _check_min_iou(min_iou: float) -> None:
+    if not 0 < min_iou <= 1:
+        raise ValueError(f"min_iou must be in (0, 1], got {min_iou!r}")
+
+
+def _match(
+    first: Sequence[Lesion],
+    second: Sequence[Lesion],
+    pa: Sequence[_Placed | None],
+    pb: Sequence[_Placed | None],
+    spacing: Spacing | None,
+    min_iou: float,
+) -> LesionAgreement:
     iou = np.zeros((len(pa), len(pb)))
     for i, p in enumerate(pa):
         for j, q in enumerate(pb):
