@@ -33,20 +33,43 @@ ensure_python_env() {
 # Debian packages the browser tests and the burned-in text check need; installed when missing and
 # we are root. tesseract reads with Debian's bundled English data (tesseract-ocr-eng): nothing is
 # downloaded at run time.
+app_debian_packages() {
+  # What the app itself runs: tesseract (and its English data) for the burned-in text search.
+  command -v tesseract >/dev/null 2>&1 || echo tesseract-ocr
+  tesseract --list-langs 2>/dev/null | grep -qx eng || echo tesseract-ocr-eng
+}
+
+apt_install() {
+  log "installing Debian packages: $*"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# scripts/run: the app's own packages; without root it says what is missing and goes on (DICOM
+# import then reports "text detection unavailable" and proposes no boxes).
+ensure_app_packages() {
+  local missing
+  mapfile -t missing < <(app_debian_packages)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != "0" ]; then
+    log "missing Debian packages: ${missing[*]} (run: sudo apt-get install -y ${missing[*]})"
+    return 0
+  fi
+  apt_install "${missing[@]}"
+}
+
+# scripts/test: the app's packages and the browsers.
 ensure_debian_packages() {
-  local missing=()
+  local missing
+  mapfile -t missing < <(app_debian_packages)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v firefox-esr >/dev/null 2>&1 || missing+=(firefox-esr)
-  command -v tesseract >/dev/null 2>&1 || missing+=(tesseract-ocr)
-  tesseract --list-langs 2>/dev/null | grep -qx eng || missing+=(tesseract-ocr-eng)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != "0" ]; then
       log "missing Debian packages: ${missing[*]} (run: sudo apt-get install -y ${missing[*]})"
       return 1
     fi
-    log "installing Debian packages: ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    apt_install "${missing[@]}"
   fi
 }
 
