@@ -1,18 +1,8 @@
 from django.contrib import admin
 
-from annotator.models import AuditEvent, Image, Lesion, MaskLayer, Patient, Review
+from annotator.models import PROVENANCE_FIELDS, AuditEvent, Image, Lesion, MaskLayer, Patient, Review
 
-# What a DICOM import stores besides the pixels: allow-listed values and keyed hashes only.
-DICOM_FIELDS = [
-    "pixel_spacing_x_mm",
-    "pixel_spacing_y_mm",
-    "spacing_source",
-    "crop_x",
-    "crop_y",
-    "acquisition",
-    "text_boxes",
-    "source_frame",
-]
+DICOM_FIELDS = [*PROVENANCE_FIELDS, "source_frame"]
 
 
 @admin.register(Patient)

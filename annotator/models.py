@@ -124,6 +124,19 @@ class Image(models.Model):
         return self.name
 
 
+# What a DICOM import stores about an image besides its pixels: allow-listed values and keyed
+# hashes only (shown read-only in the admin and in the image's API detail).
+PROVENANCE_FIELDS = [
+    "pixel_spacing_x_mm",
+    "pixel_spacing_y_mm",
+    "spacing_source",
+    "crop_x",
+    "crop_y",
+    "acquisition",
+    "text_boxes",
+]
+
+
 class ImageData(models.Model):
     """The PNG bytes, kept apart so that lists of images never load pixels by accident."""
 

@@ -7,7 +7,18 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from annotator import exporting, geometry, importing, permissions, redaction, workflow
-from annotator.models import PATIENT_CODE, AuditEvent, Image, Lesion, MaskLayer, Patient, Remark, Review, Status
+from annotator.models import (
+    PATIENT_CODE,
+    PROVENANCE_FIELDS,
+    AuditEvent,
+    Image,
+    Lesion,
+    MaskLayer,
+    Patient,
+    Remark,
+    Review,
+    Status,
+)
 
 _DATETIME = serializers.DateTimeField()
 
@@ -137,13 +148,7 @@ class ImageDetailSerializer(ImageListSerializer):
         fields = [
             *ImageListSerializer.Meta.fields,
             # calibration and provenance (DICOM imports): allow-listed values only, never identifying
-            "pixel_spacing_x_mm",
-            "pixel_spacing_y_mm",
-            "spacing_source",
-            "crop_x",
-            "crop_y",
-            "acquisition",
-            "text_boxes",
+            *PROVENANCE_FIELDS,
             "open_layer",
             "previous_layer",
             "reviews",
