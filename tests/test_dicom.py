@@ -196,10 +196,28 @@ def test_a_deflated_dataset_is_refused_without_inflating_it():
     assert "Deflated" in str(error)
 
 
-def test_12_bit_jpeg_extended_is_a_clear_decode_error_naming_the_syntax():
-    error = refusal(shipped_file("JPEG-lossy.dcm"), allow_modalities={"NM"})
-    assert error.code == "decode"
-    assert "JPEG Extended" in str(error)
+def test_12_bit_jpeg_extended_decodes_to_the_values_pydicoms_own_tests_give():
+    """pydicom's test suite checks its (GPL) libjpeg decode of this file at two pixels: 244 and 95.
+    imagecodecs gives the same 12-bit samples; the stored image is their min-max to 8-bit grey."""
+    from pydicom.encaps import get_frame
+
+    from annotator.dicom.pixels import _decode_jpeg12
+
+    data = shipped_file("JPEG-lossy.dcm")
+    ds = dicom.read_dicom(data, allow_modalities={"NM"})
+    raw = _decode_jpeg12(ds, 0, 1)
+    assert raw.shape == (1024, 256) and raw[420, 140] == 244 and raw[230, 120] == 95
+    rgb = dicom.decode_frame(ds, 0)
+    assert rgb.shape == (1024, 256, 3) and rgb.dtype == np.uint8
+    assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()
+    scaled = np.rint((raw.astype(float) - raw.min()) * 255 / (raw.max() - raw.min()))
+    assert np.abs(rgb[..., 0].astype(int) - scaled).max() <= 1
+    # A stream that is not JPEG is a clear error, not a crash.
+    frame = get_frame(ds.PixelData, 0, number_of_frames=1)
+    ds.PixelData = encapsulate([b"\x00" * len(frame)])
+    with pytest.raises(DicomError) as caught:
+        dicom.decode_frame(ds, 0)
+    assert caught.value.code == "decode"
 
 
 def test_no_gpl_decoder_is_ever_asked_for_jpeg_or_jpeg_ls():

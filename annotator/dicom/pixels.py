@@ -2,7 +2,8 @@
 
 Decoders are pydicom 3's plugins, restricted here to permissively licensed ones: pillow (HPND),
 python-gdcm (Apache-2.0), pylibjpeg with pylibjpeg-openjpeg and pylibjpeg-rle (MIT), pyjpegls
-(MIT) and pydicom's own RLE and native code (MIT). pydicom's "pylibjpeg" plugin for the JPEG
+(MIT) and pydicom's own RLE and native code (MIT); 12-bit JPEG Extended, which none of those
+decodes, goes to imagecodecs (BSD-3-Clause, libjpeg-turbo's 12-bit decoder). pydicom's "pylibjpeg" plugin for the JPEG
 (10918) and JPEG-LS syntaxes needs pylibjpeg-libjpeg, which is GPL-3.0, so `PLUGINS` never names
 "pylibjpeg" for those syntaxes even if someone installs that package.
 """
@@ -38,7 +39,8 @@ PLUGINS: dict[str, tuple[str, ...]] = {
     ExplicitVRBigEndian: ("",),
     RLELossless: ("pylibjpeg", "pydicom"),  # pylibjpeg-rle is the fast one; pydicom's is pure Python
     JPEGBaseline8Bit: ("pillow", "gdcm"),
-    JPEGExtended12Bit: ("pillow", "gdcm"),  # 8-bit samples only: neither decodes 12-bit JPEG Extended
+    # 8-bit samples only: neither decodes 12-bit JPEG Extended, which goes to imagecodecs (below).
+    JPEGExtended12Bit: ("pillow", "gdcm"),
     JPEGLossless: ("gdcm",),
     JPEGLosslessSV1: ("gdcm",),
     JPEGLSLossless: ("pyjpegls", "gdcm"),
@@ -93,6 +95,10 @@ def decode_frame(ds: Dataset, index: int) -> np.ndarray:
     plugins = _available_plugins(ts)
     if not plugins:
         raise DicomError("unsupported_transfer_syntax", f"Unsupported transfer syntax: {transfer_syntax_name(ts)}.")
+    if ts == JPEGExtended12Bit and int(ds.get("BitsStored") or 8) > 8:
+        array, photometric = _decode_jpeg12(ds, index, total), str(ds.get("PhotometricInterpretation") or "")
+        with quiet():
+            return to_rgb8(array, ds, photometric)
     decoder = get_decoder(ts)
     for plugin in plugins:
         try:
@@ -105,7 +111,7 @@ def decode_frame(ds: Dataset, index: int) -> np.ndarray:
         raise DicomError(
             "decode",
             f"Frame {index} could not be decoded: the pixel data is corrupt or truncated, or uses a variant of "
-            f"{transfer_syntax_name(ts)} that the installed decoders do not support (for example 12-bit JPEG).",
+            f"{transfer_syntax_name(ts)} that the installed decoders do not support.",
         )
     photometric = str(meta.get("photometric_interpretation") or ds.get("PhotometricInterpretation") or "")
     try:
@@ -116,6 +122,20 @@ def decode_frame(ds: Dataset, index: int) -> np.ndarray:
     except Exception:
         raise DicomError(
             "decode", f"Frame {index} could not be converted to RGB: its colour tables are invalid."
+        ) from None
+
+
+def _decode_jpeg12(ds: Dataset, index: int, total: int) -> np.ndarray:
+    """One frame of 12-bit JPEG Extended with imagecodecs (the samples as uint16)."""
+    import imagecodecs
+    from pydicom.encaps import get_frame
+
+    try:
+        with quiet():
+            return imagecodecs.jpeg8_decode(get_frame(ds.PixelData, index, number_of_frames=total))
+    except Exception:
+        raise DicomError(
+            "decode", f"Frame {index} could not be decoded: the 12-bit JPEG data is corrupt or truncated."
         ) from None
 
 
