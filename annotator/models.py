@@ -81,7 +81,9 @@ class Image(models.Model):
     source_key = models.CharField(max_length=64, blank=True, db_index=True)
     source_frame = models.PositiveIntegerField(null=True, blank=True)
     # Burned-in text found on import: [{x, y, w, h, confidence, length}], numbers only, never text.
-    text_boxes = models.JSONField(default=list, blank=True)
+    # Burned-in text boxes found in a DICOM image (numbers only, never text); None while the
+    # search has not run yet (annotator.text_search).
+    text_boxes = models.JSONField(default=list, blank=True, null=True)
     checksum = models.CharField(max_length=64, db_index=True, help_text="SHA-256 of the PNG bytes")
     # Consensus metadata (as in INFO.csv); copied from the approved layer on approval.
     doppler = models.BooleanField(default=False)

@@ -589,7 +589,7 @@ def import_for_redaction(*, image: Image, actor) -> None:
     """Save a freshly imported DICOM image in the ``redaction`` status (no reader sees it there)."""
     image.status = Status.REDACTION
     image.save()
-    _audit(actor, image, "import", "", image.status, boxes=len(image.text_boxes), checksum=image.checksum)
+    _audit(actor, image, "import", "", image.status, checksum=image.checksum)
 
 
 @transaction.atomic
@@ -604,12 +604,17 @@ def confirm_redaction(
     """
     image = _lock(image_id)
     _check("confirm_redaction", image, user)
+    if image.text_boxes is None:
+        raise InvalidTransition(
+            f"the search for burned-in text in {image.name} has not run yet; try again in a moment",
+            status=image.status,
+        )
     released = [image]
     if apply_to_group:
         group = _group_key(image)
         others = (
             Image.objects.select_for_update(no_key=True)
-            .filter(status=Status.REDACTION, width=image.width, height=image.height)
+            .filter(status=Status.REDACTION, width=image.width, height=image.height, text_boxes__isnull=False)
             .exclude(pk=image.pk)
             .order_by("pk")
         )
@@ -620,7 +625,7 @@ def confirm_redaction(
         data = ImageData.objects.select_for_update(no_key=True).get(image=target)
         data.png = redaction.black_out_png(bytes(data.png), boxes)
         data.save(update_fields=["png"])
-        detected = len(target.text_boxes)
+        detected = len(target.text_boxes or [])
         target.checksum = hashlib.sha256(data.png).hexdigest()
         target.text_boxes = []
         target.status = after

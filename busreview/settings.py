@@ -230,5 +230,8 @@ LOGIN_FAILURE_WINDOW_S = envint("LOGIN_FAILURE_WINDOW_S", 900, minimum=1)
 # API tokens expire this long after they are issued (a working day, like the session).
 TOKEN_TTL_HOURS = envint("TOKEN_TTL_HOURS", 12, minimum=1)
 EXPORT_JOB_TIMEOUT_S = envint("EXPORT_JOB_TIMEOUT_S", 6 * 3600, minimum=1)
+# The burned-in text search of DICOM imports: queued on the RQ workers (default) or run during the
+# import (TEXT_SEARCH_INLINE=1; also what happens when the queue cannot be reached).
+TEXT_SEARCH_INLINE = envbool("TEXT_SEARCH_INLINE", "0")
 # A queued export no worker has started after this long is marked failed (is the worker running?).
 EXPORT_QUEUE_TIMEOUT_S = envint("EXPORT_QUEUE_TIMEOUT_S", 1800, minimum=1)

@@ -3,11 +3,13 @@
 Per file: ``read_dicom`` checks the header (limits from settings; US only unless the curator
 allows other modalities), the chosen frame(s) are decoded (the key frame by default, never all
 frames unless asked), cropped to the 2D tissue region with everything outside the regions blacked
-out, checked for burned-in text (tesseract: boxes, never text) and stored as 8-bit RGB PNGs named
+out, stored as 8-bit RGB PNGs named
 ``XXXX_YYY.png`` in acquisition order. The database keeps only the allow-listed header summary, the
 X/Y spacing and its source, the crop offset, the detected boxes and two keyed hashes (patient and
 SOP instance; the key is ``settings.PATIENT_KEY_SECRET``, outside the database). Every image enters
-the ``redaction`` status, which no reader sees, until a curator confirms its black boxes.
+the ``redaction`` status, which no reader sees, until a curator confirms its black boxes; the
+burned-in text search (tesseract: boxes, never text) is queued after the import
+(``annotator.text_search``) and must have run before the curator can confirm.
 
 Report rows and errors carry the file's name in the source and the DICOM layer's safe messages,
 never a header value; unexpected errors are reported by type only.
@@ -28,7 +30,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 
-from annotator import dicom, redaction, workflow
+from annotator import dicom, redaction, text_search, workflow
 from annotator.exporting.base import encode_png
 from annotator.models import Image, ImageData, Patient, PatientKey
 
@@ -70,7 +72,7 @@ class FileRow:
     spacing_y_mm: float | None = None
     spacing_source: str = ""
     crop: list[int] | None = None  # (left, top, right, bottom), right and bottom exclusive
-    text_boxes: int = 0
+    text_boxes: int | None = 0  # None: the search is queued
     doppler_suggested: bool = False
     error: str = ""
     notes: list[str] = field(default_factory=list)
@@ -90,7 +92,8 @@ class FileRow:
         frames = ",".join(map(str, self.frames))
         return (
             f"{self.file}: {self.outcome} as {', '.join(self.images)}; frame(s) {frames} of {self.frame_count}; "
-            f"{spacing}; {crop}; {self.text_boxes} text box(es)"
+            f"{spacing}; {crop}; "
+            + ("text search queued" if self.text_boxes is None else f"{self.text_boxes} text box(es)")
             + ("; Doppler suggested" if self.doppler_suggested else "")
             + "".join(f"; {n}" for n in self.notes)
         )
@@ -176,7 +179,23 @@ def import_dicoms(
             _fail(report, row, str(e))
         except Exception as e:  # noqa: BLE001
             _fail(report, row, f"unexpected error ({type(e).__name__})")
+    _search_text(rows.values())
     report.files.extend(rows[where] for where in sorted(rows))
+
+
+def _search_text(rows) -> None:
+    """Queue (or, inline, run) the burned-in text search of the images just imported."""
+    imported = [row for row in rows if row.outcome == "imported"]
+    ids = dict(Image.objects.filter(name__in=[n for row in imported for n in row.images]).values_list("name", "pk"))
+    found = text_search.queue(list(ids.values()))
+    for row in imported:
+        if found is None:
+            row.text_boxes = None
+            continue
+        counts = [found.get(ids[name]) for name in row.images if name in ids]
+        if text_search.UNAVAILABLE in counts:
+            row.notes.append("text detection unavailable: no boxes proposed, check the image by eye")
+        row.text_boxes = sum(c for c in counts if c and c > 0)
 
 
 @dataclass
@@ -185,7 +204,6 @@ class _Frame:
     png: bytes
     width: int
     height: int
-    boxes: list[redaction.Box]
     doppler: bool
     summary: dict
 
@@ -203,13 +221,7 @@ def _prepare(ds, index: int, cal: dicom.Calibration, keep: list[tuple[int, int, 
         left, top, right, bottom = cal.crop
         rgb, offset = redaction.crop_to_region(rgb, (left, top, right - 1, bottom - 1))
         rgb = redaction.blank_outside(rgb, keep, offset)
-    try:
-        boxes = redaction.find_text(rgb)
-    except redaction.TextDetectionUnavailable:
-        boxes = []
-        note = "text detection unavailable: no boxes proposed, check the image by eye"
-        if note not in row.notes:
-            row.notes.append(note)
+    # The burned-in text search runs after the import (annotator.text_search), not here.
     rgb = np.ascontiguousarray(rgb)
     height, width = rgb.shape[:2]
     return _Frame(
@@ -218,7 +230,6 @@ def _prepare(ds, index: int, cal: dicom.Calibration, keep: list[tuple[int, int, 
         png=encode_png(rgb, level=1),
         width=width,
         height=height,
-        boxes=boxes,
         doppler=dicom.has_colour(rgb),
         summary=dicom.header_summary(ds, frame_index=index),
     )
@@ -257,7 +268,6 @@ def _import_file(candidate: _Candidate, key: bytes, options: ImportOptions, acto
             workflow.import_for_redaction(image=image, actor=actor)
             ImageData.objects.create(image=image, png=frame.png)
             row.images.append(image.name)
-            row.text_boxes += len(frame.boxes)
             row.doppler_suggested |= frame.doppler
     report.imported.extend(row.images)
     row.outcome = "imported"
@@ -307,7 +317,7 @@ def _new_image(
         acquisition=frame.summary,
         source_key=instance,
         source_frame=frame.index,
-        text_boxes=[box.as_dict() for box in frame.boxes],
+        text_boxes=None,  # searched after the import
         annotator=options.annotator,
     )
     # Field checks only: the name and number come from this module, and the database's unique and
