@@ -63,3 +63,46 @@ def test_a_second_search_changes_nothing(settings, tmp_path):
     assert text_search.search_all([image.pk]) == {image.pk: None}
     image.refresh_from_db()
     assert image.text_boxes == first
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_meeting_one_new_patient_at_once_give_one_patient(tmp_path, monkeypatch):
+    """Both imports reach the patient lookup together (a barrier holds them there): before the
+    advisory lock, both missed the key, both created the patient, and one file failed."""
+    import threading
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from annotator import importing
+    from annotator.importing import dicom as dicom_import
+    from annotator.models import Patient, PatientKey
+
+    actor = get_user_model().objects.create_user("importer-test")
+    barrier = threading.Barrier(2, timeout=30)
+    original = dicom_import._patient
+
+    def meet_then_look_up(patient_hash):
+        barrier.wait()
+        return original(patient_hash)
+
+    monkeypatch.setattr(dicom_import, "_patient", meet_then_look_up)
+    reports = []
+
+    def run(k: int) -> None:
+        try:
+            source = importing.folder_source(
+                folder(tmp_path / str(k), {"scan.dcm": synthetic(seed=k, sop_uid=f"1.2.826.0.1.3680043.2.1125.7{k}")})
+            )
+            reports.append(importing.import_dataset(source, actor=actor))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert [len(r.imported) for r in reports] == [1, 1], [r.defects for r in reports]
+    assert Patient.objects.count() == 1 and PatientKey.objects.count() == 1
+    assert sorted(Image.objects.values_list("number", flat=True)) == [0, 1]

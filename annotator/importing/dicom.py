@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 
 from annotator import dicom, redaction, text_search, workflow
@@ -274,8 +274,15 @@ def _import_file(candidate: _Candidate, key: bytes, options: ImportOptions, acto
     row.images = [stored[i] for i in indexes if i in stored] + row.images
 
 
+# A transaction-level advisory lock: two imports that meet the same new patient at once take turns,
+# so the second finds the first's key instead of failing on the unique code.
+PATIENT_LOCK = 0x4255_5350  # "BUSP"
+
+
 def _patient(patient_hash: str | None) -> Patient:
     """The patient of this source identity (same key, same code), or a new one with a fresh code."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PATIENT_LOCK])
     if patient_hash:
         found = PatientKey.objects.select_related("patient").filter(key=patient_hash).first()
         if found is not None:
