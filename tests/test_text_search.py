@@ -106,3 +106,23 @@ def test_two_imports_meeting_one_new_patient_at_once_give_one_patient(tmp_path, 
     assert [len(r.imported) for r in reports] == [1, 1], [r.defects for r in reports]
     assert Patient.objects.count() == 1 and PatientKey.objects.count() == 1
     assert sorted(Image.objects.values_list("number", flat=True)) == [0, 1]
+
+
+def test_an_image_with_different_x_and_y_spacing_shows_both_and_areas_use_their_product(alice):
+    """The viewer's area in mm² is pixels × ``pixel_spacing_mm``², and a DICOM import stores that as
+    √(x·y), so the product is x·y exactly; the header names both spacings."""
+    import math
+
+    from django.test import Client
+
+    from tests.factories import make_image
+
+    image = make_image(annotator=alice)
+    image.pixel_spacing_x_mm, image.pixel_spacing_y_mm = 0.1, 0.2
+    image.pixel_spacing_mm = math.sqrt(0.1 * 0.2)
+    image.save()
+    client = Client()
+    client.force_login(alice)
+    page = client.get(f"/images/{image.pk}/annotate/").content.decode()
+    assert "0.1 × 0.2 mm/px (x × y)" in page
+    assert math.isclose(image.pixel_spacing_mm**2, 0.1 * 0.2)
