@@ -272,12 +272,10 @@ class LayerContentInput(serializers.Serializer):
 
 
 class SaveLayerInput(LayerContentInput):
-    """Validated data: ``{"version": int, "content": LayerContent}``."""
+    """The body of a save, for the API schema. The view validates it in two steps: ``version``
+    first (SaveVersionInput), the drawing (LayerContentInput) only once the user may edit."""
 
     version = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
-
-    def validate(self, attrs):
-        return {"version": attrs["version"], "content": self.content(attrs)}
 
 
 class VersionInput(serializers.Serializer):

@@ -25,11 +25,11 @@ from annotator.serializers import (
     ReopenInput,
     ReviewSerializer,
 )
+from busreview.api import ErrorSerializer
 from curator import jobs
 from curator.models import ExportJob
 
 JOB_ID = OpenApiParameter("id", int, OpenApiParameter.PATH)
-QueueError = inline_serializer("QueueError", {"code": serializers.CharField(), "detail": serializers.CharField()})
 
 
 def gate(action_name: str):
@@ -204,7 +204,7 @@ class ExportJobViewSet(viewsets.ViewSet):
     def list(self, request):
         return Response([jobs.state(job) for job in ExportJob.objects.all()[:20]])
 
-    @extend_schema(request=ExportInput, responses={201: ExportJobStateSerializer, 503: QueueError})
+    @extend_schema(request=ExportInput, responses={201: ExportJobStateSerializer, 503: ErrorSerializer})
     def create(self, request):
         options = export_options(request.data)
         try:
