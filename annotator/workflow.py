@@ -18,6 +18,7 @@ an HTTP status, so views translate them without deciding anything themselves.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -175,18 +176,54 @@ def _next_revision(image: Image) -> int:
 CONTENT_FIELDS = ["is_normal", "doppler", "marks", "combined", "note"]
 
 
+# The columns _write_lesions sets; a test checks it against the model, so a new Lesion column
+# cannot be left out of the statement (it would keep a stale value on an autosave).
+LESION_WRITE_COLUMNS = ("id", "layer_id", "index", "label", "points", "holes", "area_px")
+
+_WRITE_LESIONS_SQL = f"""
+WITH v AS (
+    SELECT (t.ord - 1)::int AS index, t.e->>'label' AS label, t.e->'points' AS points, t.e->'holes' AS holes
+    FROM jsonb_array_elements(%(lesions)s::jsonb) WITH ORDINALITY AS t(e, ord)
+), updated AS (
+    UPDATE {Lesion._meta.db_table} AS l
+    SET label = v.label, points = v.points, holes = v.holes, area_px = NULL
+    FROM v WHERE l.layer_id = %(layer)s AND l.index = v.index
+    RETURNING l.id, l.index
+), removed AS (
+    DELETE FROM {Lesion._meta.db_table} WHERE layer_id = %(layer)s AND index >= %(count)s
+), added AS (
+    INSERT INTO {Lesion._meta.db_table} (layer_id, index, label, points, holes)
+    SELECT %(layer)s, v.index, v.label, v.points, v.holes FROM v
+    WHERE v.index NOT IN (SELECT index FROM {Lesion._meta.db_table} WHERE layer_id = %(layer)s)
+    RETURNING id, index
+)
+SELECT id, index FROM updated UNION ALL SELECT id, index FROM added ORDER BY index
+"""
+
+
 def _write_lesions(layer: MaskLayer, lesions: Sequence[geometry.Lesion]) -> list[Lesion]:
-    """Replace the layer's lesions. Areas are left empty: a draft's area is shown by the browser
-    and counted on the server when the layer is submitted or approved (``_count_areas``)."""
-    # One DELETE, without Django's collector (which first selects the rows to null the remarks
-    # pinned to them): only open drafts are rewritten, and remarks pin lesions of layers that were
-    # submitted, which are never rewritten. Were one pinned, the foreign key would refuse the commit.
+    """Make the layer's lesions ``lesions``, in one statement. Areas are left empty: a draft's
+    area is shown by the browser and counted on the server when the layer is submitted or
+    approved (``_count_areas``).
+
+    Lesion ``i`` keeps its row and is updated in place; rows past the new count are deleted and
+    new indexes inserted. An autosave (the same lesions, moved) is then an UPDATE that PostgreSQL
+    does as a heap-only tuple update: no index entry per save, where deleting and re-inserting
+    the rows left dead index entries that every later save of the layer walked through until
+    autovacuum ran (thousands per minute at autosave rates). All parts of the statement see the
+    rows as they were before it, so the three never touch the same row. Only open drafts are
+    written: remarks pin lesions of submitted layers, which are never rewritten.
+    """
+    payload = [{"label": les.label, "points": les.points, "holes": les.holes} for les in lesions]
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {Lesion._meta.db_table} WHERE layer_id = %s", [layer.pk])
-    rows = Lesion.objects.bulk_create(
-        Lesion(layer=layer, index=i, label=les.label, points=les.points, holes=les.holes)
-        for i, les in enumerate(lesions)
-    )
+        cursor.execute(_WRITE_LESIONS_SQL, {"layer": layer.pk, "count": len(payload), "lesions": json.dumps(payload)})
+        ids = [row[0] for row in cursor.fetchall()]
+    rows = [
+        Lesion(id=pk, layer=layer, index=i, label=les.label, points=les.points, holes=les.holes, area_px=None)
+        for pk, (i, les) in zip(ids, enumerate(lesions), strict=True)
+    ]
+    for row in rows:
+        row._state.adding, row._state.db = False, connection.alias
     # The caller's copy of the layer serialises these rows without reading them back, as if they
     # had been prefetched (a further filter or order_by on it queries the database as usual).
     cached = Lesion.objects.filter(layer_id=layer.pk)

@@ -4,7 +4,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from annotator import workflow
-from annotator.models import AuditEvent, Image, LayerStatus, MaskLayer, Review, Status
+from annotator.models import AuditEvent, Image, LayerStatus, Lesion, MaskLayer, Review, Status
 from annotator.serializers import LayerContentInput
 from tests.factories import SQUARE, TRIANGLE, content, make_image, submitted_image
 
@@ -167,6 +167,41 @@ def test_save_bumps_the_version_and_replaces_the_lesions(alice, image_in):
     assert saved.lesions.get(index=1).area_px is None
     workflow.submit(layer_id=layer.pk, user=alice)
     assert saved.lesions.get(index=1).area_px == 31 * 31
+
+
+def test_saves_rewrite_lesions_in_place_grow_and_shrink(alice, image_in):
+    image = image_in(Status.DRAFT)
+    layer = image.layers.get()
+    first = workflow.save_draft(
+        layer_id=layer.pk, user=alice, content=content(("benign", SQUARE)), expected_version=layer.version
+    )
+    kept_id = first.lesions.get(index=0).pk
+    grown = workflow.save_draft(
+        layer_id=layer.pk,
+        user=alice,
+        content=content(("malignant", TRIANGLE), ("benign", SQUARE), ("benign", TRIANGLE)),
+        expected_version=first.version,
+    )
+    stored = list(Lesion.objects.filter(layer=layer).order_by("index").values_list("id", "index", "label", "points"))
+    # Lesion 0 keeps its row (updated in place); 1 and 2 are new rows; the answer lists the stored ids.
+    assert [row[:3] for row in stored] == [
+        (kept_id, 0, "malignant"),
+        (stored[1][0], 1, "benign"),
+        (stored[2][0], 2, "benign"),
+    ]
+    assert stored[0][3] == [list(map(float, p)) for p in TRIANGLE]
+    assert [les.pk for les in grown.lesions.all()] == [row[0] for row in stored]
+    shrunk = workflow.save_draft(
+        layer_id=layer.pk, user=alice, content=content(("benign", SQUARE)), expected_version=grown.version
+    )
+    assert list(Lesion.objects.filter(layer=layer).values_list("id", "index", "label")) == [(kept_id, 0, "benign")]
+    emptied = workflow.save_draft(layer_id=layer.pk, user=alice, content=content(), expected_version=shrunk.version)
+    assert not Lesion.objects.filter(layer=layer).exists() and list(emptied.lesions.all()) == []
+
+
+def test_the_lesion_write_sets_every_lesion_column():
+    # A column the in-place UPDATE did not set would keep the previous save's value.
+    assert {f.column for f in Lesion._meta.concrete_fields} == set(workflow.LESION_WRITE_COLUMNS)
 
 
 def test_a_submitted_layer_is_immutable(alice, image_in):
