@@ -12,8 +12,9 @@ from __future__ import annotations
 import functools
 
 from django.contrib.auth.models import AnonymousUser, Group
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Value
 from rest_framework.permissions import BasePermission
 
 from annotator.models import Image, MaskLayer, Status
@@ -51,14 +52,30 @@ REVIEWER_VISIBLE = (Status.SUBMITTED, Status.RETURNED, Status.APPROVED)
 HIDDEN_FROM_READERS = (Status.REDACTION,)
 
 
+def role_names(prefix: str = "") -> ArrayAgg:
+    """An annotation with the names of a user's groups, so that the query that loads the user
+    (``prefix`` is the path to it, e.g. ``"user__"`` from a token) also reads their roles:
+    ``remember_roles`` then spares ``roles_of`` its own query on every request."""
+    return ArrayAgg(f"{prefix}groups__name", filter=Q(**{f"{prefix}groups__isnull": False}), default=Value([]))
+
+
+def remember_roles(user, group_names) -> None:
+    user._busreview_roles = _roles_from(user, group_names)
+
+
+def _roles_from(user, group_names) -> set[str]:
+    roles = {g for g in group_names if g in ROLES}
+    if user.is_superuser:
+        roles.add(ADMIN)
+    return roles
+
+
 def roles_of(user) -> set[str]:
     if user is None or isinstance(user, AnonymousUser) or not user.is_authenticated or not user.is_active:
         return set()
     cached = getattr(user, "_busreview_roles", None)
     if cached is None:
-        cached = {g for g in user.groups.values_list("name", flat=True) if g in ROLES}
-        if user.is_superuser:
-            cached.add(ADMIN)
+        cached = _roles_from(user, user.groups.values_list("name", flat=True))
         user._busreview_roles = cached
     return cached
 

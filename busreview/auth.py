@@ -12,13 +12,16 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, AuthenticationFailed
 from rest_framework.throttling import AnonRateThrottle
 
+from annotator import permissions
 from busreview import throttle
 
 log = logging.getLogger(__name__)
@@ -53,14 +56,43 @@ class TokenExpired(APIException):
 
 
 class ExpiringTokenAuthentication(TokenAuthentication):
-    """DRF's token authentication, refusing (and deleting) tokens older than TOKEN_TTL_HOURS."""
+    """DRF's token authentication, refusing (and deleting) tokens older than TOKEN_TTL_HOURS.
+
+    The token, its user and the user's roles come in one query (DRF's reads the token and user,
+    and the roles would cost a second query on every request)."""
 
     def authenticate_credentials(self, key: str):
-        user, token = super().authenticate_credentials(key)
+        try:
+            token = (
+                Token.objects.select_related("user").annotate(user_roles=permissions.role_names("user__")).get(key=key)
+            )
+        except Token.DoesNotExist:
+            raise AuthenticationFailed("Invalid token.") from None
+        user = token.user
+        if not user.is_active:
+            raise AuthenticationFailed("User inactive or deleted.")
+        permissions.remember_roles(user, token.user_roles)
         if is_expired(token):
             token.delete()
             raise TokenExpired()
         return user, token
+
+
+class RolesModelBackend(ModelBackend):
+    """Django's model backend, loading a signed-in user's roles in the same query as the user
+    (every page and browser API call loads the user from the session)."""
+
+    def get_user(self, user_id):
+        user = (
+            get_user_model()
+            ._default_manager.annotate(busreview_roles=permissions.role_names())
+            .filter(pk=user_id)
+            .first()
+        )
+        if user is None or not self.user_can_authenticate(user):
+            return None
+        permissions.remember_roles(user, user.busreview_roles)
+        return user
 
 
 class RevokeTokensOnPasswordChange:

@@ -116,6 +116,8 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 
+# Django's model backend, reading the signed-in user's roles in the same query as the user.
+AUTHENTICATION_BACKENDS = ["busreview.auth.RolesModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -147,3 +147,21 @@ def test_a_password_rehash_at_login_keeps_the_users_tokens(alice, settings):
     alice.refresh_from_db()
     assert alice.password.startswith("pbkdf2_sha256$")
     assert Token.objects.filter(key=key).exists()
+
+
+@pytest.mark.parametrize("how", ["token", "session"])
+def test_the_user_and_their_roles_are_read_in_one_query(how, django_assert_num_queries):
+    from annotator.permissions import REVIEWER
+
+    dave = make_user("dave", ANNOTATOR, REVIEWER)
+    nobody = make_user("nobody")
+    for user, roles in ((dave, ["annotator", "reviewer"]), (nobody, [])):
+        client = APIClient()
+        if how == "token":
+            client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        else:
+            client.force_login(user)
+        # Session: the session row, then the user with their roles; token: the token, user and roles.
+        with django_assert_num_queries(2 if how == "session" else 1):
+            answer = client.get("/api/whoami/")
+        assert answer.status_code == 200 and sorted(answer.json()["roles"]) == roles
