@@ -85,6 +85,13 @@ class Image(models.Model):
     # search has not run yet (annotator.text_search).
     text_boxes = models.JSONField(default=list, blank=True, null=True)
     checksum = models.CharField(max_length=64, db_index=True, help_text="SHA-256 of the PNG bytes")
+    # Images imported from a public dataset (annotator.importing.public): which dataset, the file's
+    # name in the published release and its licence (exported in sources.csv so users can honour
+    # it), and the dataset's own per-image values (class, BI-RADS columns, published folds...).
+    source_dataset = models.CharField(max_length=32, blank=True, db_index=True)
+    source_file = models.CharField(max_length=255, blank=True)
+    source_licence = models.CharField(max_length=64, blank=True)
+    source_metadata = models.JSONField(default=dict, blank=True)
     # Consensus metadata (as in INFO.csv); copied from the approved layer on approval.
     doppler = models.BooleanField(default=False)
     marks = models.BooleanField(default=False)
@@ -136,6 +143,10 @@ PROVENANCE_FIELDS = [
     "crop_y",
     "acquisition",
     "text_boxes",
+    "source_dataset",
+    "source_file",
+    "source_licence",
+    "source_metadata",
 ]
 
 
