@@ -10,7 +10,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
 
-from annotator import geometry
+from annotator import birads, geometry
 
 PATIENT_CODE = RegexValidator(r"^[A-Z]{4}$", "A patient code is four capital letters (BUS-UCLM convention).")
 # [0-9], not \d (which also takes other scripts' digits); \Z, not $ (which allows a trailing newline).
@@ -189,6 +189,8 @@ class MaskLayer(models.Model):
     marks = models.BooleanField(default=False)
     combined = models.BooleanField(default=False)
     note = models.TextField(blank=True, max_length=4000)
+    # BI-RADS assessment category of the image (birads.ASSESSMENT_CATEGORIES); blank when not assessed.
+    assessment = models.CharField(max_length=2, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -199,6 +201,9 @@ class MaskLayer(models.Model):
             models.UniqueConstraint(fields=["image", "revision"], name="one_layer_per_revision"),
             models.UniqueConstraint(
                 fields=["image"], condition=Q(status__in=OPEN_LAYER_STATUSES), name="one_open_layer_per_image"
+            ),
+            models.CheckConstraint(
+                condition=Q(assessment__in=("", *birads.ASSESSMENT_CATEGORIES)), name="layer_assessment_valid"
             ),
         ]
 
@@ -221,6 +226,8 @@ class Lesion(models.Model):
     holes = models.JSONField(default=list, blank=True, help_text="Hole contours: [[[x, y], ...], ...]")
     # Painted pixels (the COCO area), counted when the layer is submitted or approved; empty on drafts.
     area_px = models.PositiveIntegerField(null=True, blank=True)
+    # BI-RADS descriptors in birads.validate_descriptors' canonical form; {} when not described.
+    descriptors = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["layer", "index"]

@@ -4,30 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotator', '0006_text_search_pending'),
+        ("annotator", "0007_birads_descriptors_assessment"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='image',
-            name='source_dataset',
+            model_name="image",
+            name="source_dataset",
             field=models.CharField(blank=True, db_index=True, max_length=32),
         ),
         migrations.AddField(
-            model_name='image',
-            name='source_file',
+            model_name="image",
+            name="source_file",
             field=models.CharField(blank=True, max_length=255),
         ),
         migrations.AddField(
-            model_name='image',
-            name='source_licence',
+            model_name="image",
+            name="source_licence",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='image',
-            name='source_metadata',
+            model_name="image",
+            name="source_metadata",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]
