@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 from annotator import geometry, importing
 from annotator.exporting import ExportOptions, write_zip
 from annotator.exporting.splits import assign_folds
+from annotator.importing import breast as breast_import
 from annotator.models import Image, MaskLayer, Status
 from annotator.permissions import CURATOR
 from tests.factories import make_user, png_bytes
@@ -239,11 +240,11 @@ BREAST_ROWS = [
         "big",
         38,
         "lobulated",
-        "circumscribed",
-        "hypoechoic",
+        "not circumscribed - angular&not circumscribed - microlobulated",
+        "complex cystic/solid",
         "no",
-        "no",
-        "2",
+        "indefinable",
+        "4",
         "benign",
     ],
     [
@@ -317,6 +318,41 @@ def test_breast_reads_the_spreadsheet_masks_spacing_and_reports_what_it_cannot_u
     assert normal.consensus.is_normal and normal.status == Status.APPROVED
     four = stored("case004.png")
     assert four.pixel_spacing_mm is None and "row 5 (case004.png): Pixel_size is 'big', not a size in mm" in text
+    # The BI-RADS columns on the lexicon: the tumour lesion's descriptors and the assessment.
+    (lesion,) = lesions_of(one)
+    assert lesion.descriptors == {
+        "shape": "oval",
+        "margin": ["circumscribed"],
+        "echo_pattern": "hypoechoic",
+        "posterior_features": "enhancement",
+    }
+    assert one.consensus.assessment == "3"
+    (lesion,) = lesions_of(two)
+    assert lesion.descriptors == {
+        "shape": "irregular",
+        "margin": ["indistinct", "spiculated"],
+        "echo_pattern": "heterogeneous",
+        "posterior_features": "shadowing",
+        "calcifications": ["in_mass"],
+    }
+    assert two.consensus.assessment == "4C" and normal.consensus.assessment == "1"
+    # Values without a lexicon counterpart are reported, kept in the metadata, never set.
+    (lesion,) = lesions_of(four)
+    assert lesion.descriptors == {
+        "margin": ["angular", "microlobulated"],
+        "echo_pattern": "complex_cystic_solid",
+        "posterior_features": "none",
+    }
+    assert four.consensus.assessment == ""
+    kept = "-> kept in the image's metadata (birads_columns), not set"
+    for problem in (
+        "Shape 'lobulated' has no BI-RADS lexicon value",
+        "Calcifications 'indefinable' has no BI-RADS lexicon value",
+        "BIRADS '4' is not an assessment category (0, 1, 2, 3, 4A, 4B, 4C, 5, 6)",
+    ):
+        assert f"row 5 (case004.png): {problem} {kept}" in text
+    assert four.source_metadata["birads_columns"]["Shape"] == "lobulated"
+    assert four.source_metadata["birads_columns"]["BIRADS"] == "4"
     five = stored("case005.png")
     assert "row 6 (case005.png): Classification is 'unknown' -> imported without a layer" in text
     assert five.status == Status.NEW
@@ -324,6 +360,23 @@ def test_breast_reads_the_spreadsheet_masks_spacing_and_reports_what_it_cannot_u
     assert "case007.png: not named in the spreadsheet -> skipped" in text
     # Each case is its own patient.
     assert len({i.patient_id for i in Image.objects.all()}) == Image.objects.count() == 5
+
+
+def test_breast_descriptors_the_lexicon_refuses_are_reported_not_set():
+    report = importing.ImportReport()
+    row = {
+        "Shape": "oval&round",
+        "Margin": "circumscribed&spiculated",
+        "Posterior_features": "shadowing",
+        "BIRADS": "4b",
+    }
+    descriptors, assessment = breast_import.map_descriptors(row, "row 9", report)
+    assert descriptors == {"posterior_features": "shadowing"} and assessment == "4B"
+    assert defects(report).splitlines() == [
+        "row 9: Shape has several values ['oval', 'round'] -> kept in the image's metadata (birads_columns), not set",
+        "row 9: margin 'circumscribed' cannot be combined with spiculated -> kept in the image's metadata "
+        "(birads_columns), not set",
+    ]
 
 
 def test_a_breast_sheet_without_its_columns_imports_nothing(tmp_path):

@@ -8,8 +8,15 @@ Only the tumour mask is a lesion: the "other" masks outline other findings (cyst
 artefacts the authors marked) that are not the case's classified lesion, so they would carry a
 label they were not given; their file names are kept in the image's metadata. The class
 (benign/malignant/normal) is the Classification column; Pixel_size (mm per pixel) is the image's
-spacing; each CaseID is a patient. The BI-RADS columns are kept, as published, in the image's
-metadata (``birads_columns``); values that are not one the sheet is known to use are reported.
+spacing; each CaseID is a patient.
+
+The BI-RADS columns map onto the app's lexicon (``annotator.birads``): Shape, Margin (several
+values, ``&``), Echogenicity (-> echo pattern), Posterior_features and Calcifications become the
+tumour lesion's descriptors, BIRADS the image's assessment category. "not applicable" (and
+"no" calcifications, which the lexicon expresses by listing none) set nothing. A value with no
+lexicon counterpart (e.g. a BIRADS of plain "4", a margin of "not circumscribed" without its
+kind) is reported and not set; every column is also kept as published in the image's metadata
+(``birads_columns``), so nothing is dropped.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from __future__ import annotations
 import io
 import re
 from pathlib import PurePosixPath
+
+from annotator import birads
 
 from .base import ImportReport, Source
 from .public import Dataset, MaskFile, PublicImage, as_spacing, by_name, register, split_values
@@ -26,6 +35,101 @@ REQUIRED = ("CaseID", "Image_filename", "Mask_tumor_filename", "Classification")
 BIRADS_COLUMNS = ("Shape", "Margin", "Echogenicity", "Posterior_features", "Calcifications", "BIRADS")
 CLASSES = {"benign": "benign", "malignant": "malignant", "normal": "normal"}
 NOT_APPLICABLE = {"not applicable", "n/a", "na", "-", ""}
+
+
+# Spreadsheet column -> (lexicon key, {normalised sheet value -> lexicon value}); None: sets nothing.
+DESCRIPTOR_COLUMNS: dict[str, tuple[str, dict[str, str | None]]] = {
+    "Shape": ("shape", {"oval": "oval", "round": "round", "irregular": "irregular"}),
+    "Margin": (
+        "margin",
+        {
+            "circumscribed": "circumscribed",
+            "indistinct": "indistinct",
+            "angular": "angular",
+            "microlobulated": "microlobulated",
+            "spiculated": "spiculated",
+        },
+    ),
+    "Echogenicity": (
+        "echo_pattern",
+        {
+            "anechoic": "anechoic",
+            "hyperechoic": "hyperechoic",
+            "hypoechoic": "hypoechoic",
+            "isoechoic": "isoechoic",
+            "heterogeneous": "heterogeneous",
+            "complex cystic/solid": "complex_cystic_solid",
+            "complex cystic and solid": "complex_cystic_solid",
+            "complex": "complex_cystic_solid",
+        },
+    ),
+    "Posterior_features": (
+        "posterior_features",
+        {
+            "no": "none",
+            "none": "none",
+            "no posterior features": "none",
+            "enhancement": "enhancement",
+            "shadowing": "shadowing",
+            "combined": "combined",
+            "combined pattern": "combined",
+        },
+    ),
+    "Calcifications": (
+        "calcifications",
+        {
+            "no": None,
+            "none": None,
+            "in a mass": "in_mass",
+            "in mass": "in_mass",
+            "outside of a mass": "outside_mass",
+            "outside a mass": "outside_mass",
+            "intraductal": "intraductal",
+        },
+    ),
+}
+NOT_CIRCUMSCRIBED = re.compile(r"^not circumscribed\s*[-:,]\s*")
+
+
+def _normal_form(value: str) -> str:
+    return NOT_CIRCUMSCRIBED.sub("", " ".join(value.lower().split()))
+
+
+def map_descriptors(row: dict, where: str, report: ImportReport) -> tuple[dict, str]:
+    """The row's BI-RADS columns as lexicon descriptors and an assessment; unmapped values reported."""
+    kept = "kept in the image's metadata (birads_columns), not set"
+    descriptors: dict[str, list[str]] = {}
+    for column, (key, table) in DESCRIPTOR_COLUMNS.items():
+        for value in split_values(row.get(column)):
+            normal = _normal_form(value)
+            if normal in NOT_APPLICABLE:
+                continue
+            if normal not in table:
+                report.defect(where, f"{column} {value!r} has no BI-RADS lexicon value", kept)
+                continue
+            if table[normal] is not None:
+                descriptors.setdefault(key, []).append(table[normal])
+    flat: dict = {k: (v if birads.LEXICON[k].multi else v[0]) for k, v in descriptors.items()}
+    for key, values in descriptors.items():
+        if not birads.LEXICON[key].multi and len(set(values)) > 1:
+            report.defect(where, f"{birads.LEXICON[key].label} has several values {values}", kept)
+            flat.pop(key)
+    try:
+        canonical = birads.validate_descriptors(flat)
+    except birads.DescriptorError as e:
+        report.defect(where, e.message, kept)
+        flat.pop(e.key, None)
+        canonical = birads.validate_descriptors(flat)
+    assessment = ""
+    raw = _cell(row, "BIRADS")
+    if raw and raw.lower() not in NOT_APPLICABLE:
+        try:
+            assessment = birads.validate_assessment(raw)
+        except birads.DescriptorError:
+            report.defect(
+                where, f"BIRADS {raw!r} is not an assessment category ({', '.join(birads.ASSESSMENT_CATEGORIES)})", kept
+            )
+    return canonical, assessment
 
 
 def recognise(source: Source) -> bool:
@@ -115,6 +219,7 @@ def read(source: Source, report: ImportReport) -> list[PublicImage]:
             else:
                 report.defect(where, f"Mask_other_filename {other} is not in the upload", "noted")
         columns = {c: _cell(row, c) for c in BIRADS_COLUMNS if c in row}
+        descriptors, assessment = map_descriptors(row, where, report)
         records.append(
             PublicImage(
                 path=path,
@@ -130,6 +235,8 @@ def read(source: Source, report: ImportReport) -> list[PublicImage]:
                     "other_findings": others,  # masks of findings that are not the lesion (not imported)
                     "birads_columns": columns,
                 },
+                descriptors=descriptors if label in ("benign", "malignant") else {},
+                assessment=assessment,
             )
         )
     for path in sorted(set(source.files) - used):

@@ -181,11 +181,10 @@ def _store(dataset, record: PublicImage, report, options: ImportOptions, actor, 
 
 
 def apply_descriptors(layer, record: PublicImage) -> None:
-    """Store BrEaST's BI-RADS descriptors on the imported lesions (needs the BI-RADS data model)."""
-    lesions = list(layer.lesions.order_by("index"))
-    for lesion in lesions:
-        lesion.descriptors = record.descriptors
-        lesion.save(update_fields=["descriptors"])
+    """Store a dataset's BI-RADS descriptors (already in the lexicon's canonical form) on every
+    lesion of the imported layer (BrEaST: the one tumour mask), and the image's assessment."""
+    if record.descriptors:
+        layer.lesions.update(descriptors=record.descriptors)
     if record.assessment:
         layer.assessment = record.assessment
         layer.save(update_fields=["assessment"])
