@@ -458,6 +458,12 @@ def test_a_zip_of_each_dataset_is_recognised_by_the_import_api(tmp_path):
     assert response.status_code == 200 and Image.objects.filter(source_dataset="BrEaST-Lesions_USG").count() == 5
     response = client.post("/api/import/", {"archive": zipped(tmp_path / "c"), "dataset": "nonsense"})
     assert response.status_code == 400 and "dataset" in str(response.content)
+    # A layout chosen that the ZIP does not follow: a clear 400, nothing imported.
+    before = Image.objects.count()
+    response = client.post("/api/import/", {"archive": zipped(tmp_path / "a"), "dataset": "bus-bra"})
+    assert response.status_code == 400 and response.json()["code"] == "import_refused"
+    assert "nothing found in the BUS-BRA layout: bus_data.csv: not in the upload" in response.json()["detail"]
+    assert Image.objects.count() == before
 
 
 def test_a_chosen_layout_that_does_not_fit_is_refused(tmp_path):
