@@ -169,6 +169,43 @@ def test_busi_class_name_disagreeing_with_its_folder_and_a_stray_normal_mask(tmp
     assert stored("normal/normal (3).png").status == Status.NEW
 
 
+def encode_mode(plane: np.ndarray, mode: str) -> bytes:
+    buf = io.BytesIO()
+    if mode == "I;16":
+        PIL.Image.fromarray(plane.astype(np.uint16) * 257).save(buf, format="PNG")
+    elif mode == "0/1":
+        PIL.Image.fromarray((plane > 0).astype(np.uint8)).save(buf, format="PNG")
+    else:
+        PIL.Image.fromarray(plane).convert(mode).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "mode, reported",
+    [
+        ("L", None),
+        ("1", None),
+        ("P", None),
+        ("LA", None),
+        ("RGBA", None),
+        ("0/1", None),
+        ("I;16", "16 mask, not 8-bit -> read as 8-bit (high byte)"),
+    ],
+)
+def test_each_binary_mask_encoding_reads_the_same_region(mode, reported):
+    from annotator.importing.public import MaskFile, read_binary_mask
+
+    plane = blob(30, 25)
+    data = encode_mode(plane, mode)
+    report, doubts = importing.ImportReport(), []
+    read = read_binary_mask(MaskFile("m.png", lambda: data), (W, H), 1, report, doubts)
+    assert np.array_equal(read, plane > 0) and doubts == []
+    if reported is None:
+        assert defects(report) == ""
+    else:
+        assert reported in defects(report)
+
+
 # --- BrEaST-Lesions_USG -----------------------------------------------------------------------
 
 BREAST_HEADER = [
