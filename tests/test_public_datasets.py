@@ -151,6 +151,7 @@ def test_busi_is_recognised_and_imported_with_its_quirks_reported(tmp_path):
 
     again = run(tmp_path / "busi")
     assert again.imported == [] and len(again.unchanged) == 7 and Image.objects.count() == 7
+    assert again.failed == report.failed and "the same pixels as" in defects(again)
 
 
 def test_busi_class_name_disagreeing_with_its_folder_and_a_stray_normal_mask(tmp_path):

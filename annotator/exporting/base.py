@@ -64,7 +64,6 @@ class ExportRecord:
     source_dataset: str = ""
     source_file: str = ""
     source_licence: str = ""
-    patient: str = ""  # the patient code (the name's first four letters)
 
     @functools.cached_property
     def components(self) -> list[geometry.Lesion]:
@@ -106,7 +105,6 @@ def records(options: ExportOptions) -> Iterator[ExportRecord]:
             source_dataset=image.source_dataset,
             source_file=image.source_file,
             source_licence=image.source_licence,
-            patient=image.name[:4],
         )
 
 

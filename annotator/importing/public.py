@@ -114,6 +114,14 @@ def _store(dataset, record: PublicImage, report, options: ImportOptions, actor, 
         report.defect(record.path, str(e), "skipped")
         return "failed"
     checksum = hashlib.sha256(data).hexdigest()
+    # Known quirk (BUSI): the same picture under two names, even in two classes. Kept once: a
+    # duplicate would sit in two folds of a split and leak between training and test. Looked for
+    # before the re-import check, so a re-import skips the same duplicates as the first import.
+    pixels = hashlib.sha256(f"{img.mode}{img.size}".encode() + img.tobytes()).hexdigest()
+    if pixels in seen:
+        report.defect(record.path, f"the same pixels as {seen[pixels]}", "skipped (duplicate)")
+        return "failed"
+    seen[pixels] = record.path
     source_key = _key(dataset.key, "file", record.source_file)
     existing = Image.objects.filter(source_key=source_key).values_list("checksum", "name").first()
     if existing is not None:
@@ -121,13 +129,6 @@ def _store(dataset, record: PublicImage, report, options: ImportOptions, actor, 
             return "unchanged"
         report.defect(record.path, f"already imported as {existing[1]} with different content", "skipped")
         return "failed"
-    # Known quirk (BUSI): the same picture under two names, even in two classes. Kept once: a
-    # duplicate would sit in two folds of a split and leak between training and test.
-    pixels = hashlib.sha256(f"{img.mode}{img.size}".encode() + img.tobytes()).hexdigest()
-    if pixels in seen:
-        report.defect(record.path, f"the same pixels as {seen[pixels]}", "skipped (duplicate)")
-        return "failed"
-    seen[pixels] = record.path
     same = Image.objects.filter(checksum=checksum).values_list("name", flat=True).first()
     if same is not None:
         report.defect(record.path, f"the same file is already stored as {same}", "skipped (duplicate)")
