@@ -10,7 +10,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
 
-from annotator import geometry
+from annotator import birads, geometry
 
 PATIENT_CODE = RegexValidator(r"^[A-Z]{4}$", "A patient code is four capital letters (BUS-UCLM convention).")
 # [0-9], not \d (which also takes other scripts' digits); \Z, not $ (which allows a trailing newline).
@@ -85,6 +85,13 @@ class Image(models.Model):
     # search has not run yet (annotator.text_search).
     text_boxes = models.JSONField(default=list, blank=True, null=True)
     checksum = models.CharField(max_length=64, db_index=True, help_text="SHA-256 of the PNG bytes")
+    # Images imported from a public dataset (annotator.importing.public): which dataset, the file's
+    # name in the published release and its licence (exported in sources.csv so users can honour
+    # it), and the dataset's own per-image values (class, BI-RADS columns, published folds...).
+    source_dataset = models.CharField(max_length=32, blank=True, db_index=True)
+    source_file = models.CharField(max_length=255, blank=True)
+    source_licence = models.CharField(max_length=64, blank=True)
+    source_metadata = models.JSONField(default=dict, blank=True)
     # Consensus metadata (as in INFO.csv); copied from the approved layer on approval.
     doppler = models.BooleanField(default=False)
     marks = models.BooleanField(default=False)
@@ -136,6 +143,10 @@ PROVENANCE_FIELDS = [
     "crop_y",
     "acquisition",
     "text_boxes",
+    "source_dataset",
+    "source_file",
+    "source_licence",
+    "source_metadata",
 ]
 
 
@@ -178,6 +189,8 @@ class MaskLayer(models.Model):
     marks = models.BooleanField(default=False)
     combined = models.BooleanField(default=False)
     note = models.TextField(blank=True, max_length=4000)
+    # BI-RADS assessment category of the image (birads.ASSESSMENT_CATEGORIES); blank when not assessed.
+    assessment = models.CharField(max_length=2, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -188,6 +201,9 @@ class MaskLayer(models.Model):
             models.UniqueConstraint(fields=["image", "revision"], name="one_layer_per_revision"),
             models.UniqueConstraint(
                 fields=["image"], condition=Q(status__in=OPEN_LAYER_STATUSES), name="one_open_layer_per_image"
+            ),
+            models.CheckConstraint(
+                condition=Q(assessment__in=("", *birads.ASSESSMENT_CATEGORIES)), name="layer_assessment_valid"
             ),
         ]
 
@@ -210,6 +226,8 @@ class Lesion(models.Model):
     holes = models.JSONField(default=list, blank=True, help_text="Hole contours: [[[x, y], ...], ...]")
     # Painted pixels (the COCO area), counted when the layer is submitted or approved; empty on drafts.
     area_px = models.PositiveIntegerField(null=True, blank=True)
+    # BI-RADS descriptors in birads.validate_descriptors' canonical form; {} when not described.
+    descriptors = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["layer", "index"]

@@ -381,6 +381,8 @@ class ImportInput(serializers.Serializer):
     frames = serializers.CharField(required=False, allow_blank=True, default=importing.FRAMES_KEY, max_length=2000)
     # DICOM: modalities allowed besides US, e.g. "MG,CR" (refused unless listed here)
     allow_modalities = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    # The source's layout: auto (recognised by its files), bus-uclm (and DICOM), busi, breast, bus-bra
+    dataset = serializers.ChoiceField(choices=importing.DATASET_CHOICES, required=False, default=importing.AUTO)
 
     def validate_frames(self, value: str) -> str | list[int]:
         return parse_frames(value)
@@ -399,6 +401,7 @@ class ImportInput(serializers.Serializer):
             annotator=attrs.get("annotator"),
             frames=attrs.get("frames", importing.FRAMES_KEY),
             allow_modalities=attrs.get("allow_modalities", ()),
+            dataset=attrs.get("dataset", importing.AUTO),
         )
 
 

@@ -119,6 +119,11 @@ def assign(request):
                 "annotator": serializers.CharField(required=False),
                 "frames": serializers.CharField(required=False, help_text="DICOM: key (default), all, or 1,5,9"),
                 "allow_modalities": serializers.CharField(required=False, help_text="DICOM: e.g. MG,CR"),
+                "dataset": serializers.ChoiceField(
+                    choices=importing.DATASET_CHOICES,
+                    required=False,
+                    help_text="the source's layout; auto recognises BUSI, BrEaST and BUS-BRA by their files",
+                ),
             },
         )
     },

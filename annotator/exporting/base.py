@@ -60,6 +60,10 @@ class ExportRecord:
     doppler: bool
     marks: bool
     combined: bool
+    # Where a public dataset's image came from (empty for images of BUS Review's own readers).
+    source_dataset: str = ""
+    source_file: str = ""
+    source_licence: str = ""
 
     @functools.cached_property
     def components(self) -> list[geometry.Lesion]:
@@ -98,6 +102,9 @@ def records(options: ExportOptions) -> Iterator[ExportRecord]:
             doppler=image.doppler,
             marks=image.marks,
             combined=image.combined,
+            source_dataset=image.source_dataset,
+            source_file=image.source_file,
+            source_licence=image.source_licence,
         )
 
 

@@ -3,7 +3,9 @@
 - ``base``: the report, the options, the source (its files classified) and how sources are read;
 - ``bus_uclm``: the BUS-UCLM layout (anonymised PNGs, masks, INFO.csv);
 - ``dicom``: DICOM ultrasound files, recognised by content, de-identified, calibrated and held in
-  the ``redaction`` status until a curator has checked them for burned-in text.
+  the ``redaction`` status until a curator has checked them for burned-in text;
+- ``public`` and one module per public dataset (``busi``, ``breast``, ``busbra``): each read in its
+  own published layout, stored under BUS-UCLM-style names with the source kept as metadata.
 
 A format module offers ``import_<kind>(source, report, ...)`` over its part of the source; adding a
 format (a public dataset's layout) is adding a file and one line in ``import_dataset``. This package
@@ -18,8 +20,10 @@ from collections.abc import Callable
 from annotator.bulk import no_query_log
 from annotator.models import Status
 
-from . import dicom
+from . import breast, busbra, busi, dicom, public  # noqa: F401 - the public datasets register themselves
 from .base import (
+    AUTO,
+    BUS_UCLM,
     DICOM_SUFFIXES,
     FRAMES_ALL,
     FRAMES_KEY,
@@ -60,8 +64,12 @@ from .bus_uclm import (
 )
 
 __all__ = [
+    "AUTO",
+    "BUS_UCLM",
+    "DATASET_CHOICES",
     "NOTHING_FOUND",
     "dicom",
+    "public",
     "DELIMITERS",
     "DICOM_SUFFIXES",
     "FRAMES_ALL",
@@ -85,6 +93,7 @@ __all__ = [
     "Loader",
     "Source",
     "check_upload_size",
+    "chosen_dataset",
     "decode_info_csv",
     "decode_png",
     "folder_source",
@@ -103,6 +112,26 @@ __all__ = [
 NOTHING_FOUND = "no PNG images found (expected images/XXXX_YYY.png) and no DICOM files"
 
 
+# The import option's values: auto, bus-uclm (with DICOM), and each public dataset's key.
+DATASET_CHOICES = [AUTO, BUS_UCLM, *public.DATASETS]
+
+
+def chosen_dataset(source: Source, choice: str) -> public.Dataset | None:
+    """The public dataset to read ``source`` as (None: the BUS-UCLM layout and DICOM).
+
+    ``auto`` recognises a public dataset by its files (BUSI: class folders with ``_mask`` files;
+    BrEaST: a ``.xlsx`` beside ``caseNNN.png``; BUS-BRA: ``bus_data.csv``); a layout chosen
+    by the curator is read as that layout even if its marks are missing.
+    """
+    if choice == BUS_UCLM:
+        return None
+    if choice == AUTO:
+        return public.detect(source)
+    if choice not in public.DATASETS:
+        raise ImportRefused(f"unknown dataset layout {choice!r}; known: {', '.join(DATASET_CHOICES)}")
+    return public.DATASETS[choice]
+
+
 def import_dataset(
     source: Source,
     *,
@@ -113,10 +142,13 @@ def import_dataset(
     options: ImportOptions | None = None,
 ) -> ImportReport:
     """Import every format found in ``source``; ImportRefused (nothing imported) when none is."""
+    options = options or ImportOptions(as_status=as_status, annotator=annotator)
+    dataset = chosen_dataset(source, options.dataset)
+    if dataset is not None:
+        return _import_public(dataset, source, options, actor, progress)
     if not source.images and not source.dicoms:
         found = "; ".join(str(d) for d in source.problems[:5])
         raise ImportRefused(NOTHING_FOUND + (f": {found}" if found else ""))
-    options = options or ImportOptions(as_status=as_status, annotator=annotator)
     if source.dicoms:
         dicom.check_ready(options)  # before anything is written: a refusal imports nothing
     report = ImportReport()
@@ -135,6 +167,23 @@ def import_dataset(
             )
         if source.dicoms:
             dicom.import_dicoms(source, report, options=options, actor=actor, progress=progress)
+    return report
+
+
+def _import_public(dataset: public.Dataset, source: Source, options: ImportOptions, actor, progress) -> ImportReport:
+    report = ImportReport()
+    # The BUS-UCLM classification's complaints (a .csv or .xlsx is "not a PNG") do not apply to
+    # a public layout, whose module reports what it cannot use; unsafe paths are still reported.
+    report.defects.extend(d for d in source.problems if d.problem == "unsafe path in archive")
+    if not source.files:
+        raise ImportRefused(f"no files found for {dataset.title}")
+    with no_query_log():
+        public.import_public(
+            dataset, source, report, options=options, actor=actor, author=importer_user(), progress=progress
+        )
+    if not report.imported and not report.unchanged and not report.failed:
+        found = "; ".join(str(d) for d in report.defects[:5])
+        raise ImportRefused(f"nothing found in the {dataset.title} layout" + (f": {found}" if found else ""))
     return report
 
 

@@ -81,6 +81,14 @@ class Source:
     problems: list[Defect] = field(default_factory=list)
     # DICOM files by their name in the source (the name is shown in the report, never stored)
     dicoms: dict[str, Loader] = field(default_factory=dict)
+    # Every file by its path in the source (folder or ZIP), for the public datasets' own layouts
+    # (annotator.importing.public), which the BUS-UCLM classification above does not fit.
+    files: dict[str, Loader] = field(default_factory=dict)
+
+
+# The dataset layouts a curator can choose; "auto" tells them apart by the source's files.
+AUTO = "auto"
+BUS_UCLM = "bus-uclm"
 
 
 @dataclass
@@ -93,6 +101,9 @@ class ImportOptions:
     frames: str | list[int] = FRAMES_KEY
     # DICOM only: modalities accepted besides US (refused unless the curator allows them).
     allow_modalities: tuple[str, ...] = ()
+    # Which layout the source is in: "auto" (recognised by its files), "bus-uclm" (and DICOM), or a
+    # public dataset's key (importing.public.DATASETS: busi, breast, bus-bra).
+    dataset: str = AUTO
 
 
 # --- reading sources --------------------------------------------------------------------------
@@ -118,6 +129,7 @@ def _classify(
     name = path.name
     if name.startswith(".") or "__MACOSX" in parts:
         return
+    source.files[str(path)] = loader
     if name.lower() == "info.csv":
         source.info_csv = loader
         source.info_name = where

@@ -1,8 +1,8 @@
 """python manage.py import_dataset PATH [--as draft|submitted|approved] [--annotator USER]
-[--frames key|all|1,5,9] [--allow-modality MG ...]
+[--frames key|all|1,5,9] [--allow-modality MG ...] [--dataset auto|bus-uclm|busi|breast|bus-bra]
 
 PATH: a folder or ZIP in the BUS-UCLM layout, DICOM files (recognised by content) in a folder or a
-ZIP, or one DICOM file."""
+ZIP, or one DICOM file; or a public dataset (BUSI, BrEaST-Lesions_USG, BUS-BRA) as published."""
 
 from __future__ import annotations
 
@@ -47,8 +47,14 @@ class Command(BulkCommand):
             default=[],
             help="DICOM: accept this modality besides US (repeatable); refused otherwise",
         )
+        parser.add_argument(
+            "--dataset",
+            choices=importing.DATASET_CHOICES,
+            default=importing.AUTO,
+            help="the source's layout (default: auto, recognising BUSI, BrEaST and BUS-BRA by their files)",
+        )
 
-    def handle(self, *args, path, as_status, annotator, actor, frames, allow_modalities, **options):
+    def handle(self, *args, path, as_status, annotator, actor, frames, allow_modalities, dataset, **options):
         users = get_user_model().objects
         annotator_user = None
         if annotator:
@@ -66,14 +72,19 @@ class Command(BulkCommand):
         except ValidationError as e:
             raise CommandError(" ".join(map(str, e.detail))) from None
         options = importing.ImportOptions(
-            as_status=as_status, annotator=annotator_user, frames=frame_option, allow_modalities=modalities
+            as_status=as_status,
+            annotator=annotator_user,
+            frames=frame_option,
+            allow_modalities=modalities,
+            dataset=dataset,
         )
         try:
             source = importing.folder_source(Path(path))
-            if not source.images and not source.dicoms:
-                raise importing.ImportRefused(importing.NOTHING_FOUND)
-            if source.dicoms:
-                importing.dicom.check_ready(options)
+            if importing.chosen_dataset(source, dataset) is None:
+                if not source.images and not source.dicoms:
+                    raise importing.ImportRefused(importing.NOTHING_FOUND)
+                if source.dicoms:
+                    importing.dicom.check_ready(options)
         except importing.ImportRefused as e:
             raise CommandError(str(e)) from None
 
@@ -83,7 +94,10 @@ class Command(BulkCommand):
             elif i == total or i % 50 == 0:
                 self.stderr.write(f"[{i}/{total}] {name}")
 
-        report = importing.import_dataset(source, actor=actor_user, progress=progress, options=options)
+        try:
+            report = importing.import_dataset(source, actor=actor_user, progress=progress, options=options)
+        except importing.ImportRefused as e:
+            raise CommandError(str(e)) from None
         if sys.stderr.isatty():
             sys.stderr.write("\n")
         for defect in report.defects:
