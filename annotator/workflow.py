@@ -178,27 +178,32 @@ CONTENT_FIELDS = ["is_normal", "doppler", "marks", "combined", "note"]
 
 # The columns _write_lesions sets; a test checks it against the model, so a new Lesion column
 # cannot be left out of the statement (it would keep a stale value on an autosave).
-LESION_WRITE_COLUMNS = ("id", "layer_id", "index", "label", "points", "holes", "area_px")
+LESION_WRITE_COLUMNS = ("id", "layer_id", "index", "label", "points", "holes", "area_px", "descriptors")
 
 _WRITE_LESIONS_SQL = f"""
 WITH v AS (
-    SELECT (t.ord - 1)::int AS index, t.e->>'label' AS label, t.e->'points' AS points, t.e->'holes' AS holes
+    SELECT (t.ord - 1)::int AS index, t.e->>'label' AS label, t.e->'points' AS points, t.e->'holes' AS holes,
+           t.e->'descriptors' AS descriptors
     FROM jsonb_array_elements(%(lesions)s::jsonb) WITH ORDINALITY AS t(e, ord)
 ), updated AS (
     UPDATE {Lesion._meta.db_table} AS l
-    SET label = v.label, points = v.points, holes = v.holes, area_px = NULL
+    SET label = v.label, points = v.points, holes = v.holes, area_px = NULL, descriptors = v.descriptors
     FROM v WHERE l.layer_id = %(layer)s AND l.index = v.index
     RETURNING l.id, l.index
 ), removed AS (
     DELETE FROM {Lesion._meta.db_table} WHERE layer_id = %(layer)s AND index >= %(count)s
 ), added AS (
-    INSERT INTO {Lesion._meta.db_table} (layer_id, index, label, points, holes)
-    SELECT %(layer)s, v.index, v.label, v.points, v.holes FROM v
+    INSERT INTO {Lesion._meta.db_table} (layer_id, index, label, points, holes, descriptors)
+    SELECT %(layer)s, v.index, v.label, v.points, v.holes, v.descriptors FROM v
     WHERE v.index NOT IN (SELECT index FROM {Lesion._meta.db_table} WHERE layer_id = %(layer)s)
     RETURNING id, index
 )
 SELECT id, index FROM updated UNION ALL SELECT id, index FROM added ORDER BY index
 """
+
+
+def _descriptors(lesion: geometry.Lesion) -> dict:
+    return getattr(lesion, "descriptors", None) or {}
 
 
 def _write_lesions(layer: MaskLayer, lesions: Sequence[geometry.Lesion]) -> list[Lesion]:
@@ -214,12 +219,24 @@ def _write_lesions(layer: MaskLayer, lesions: Sequence[geometry.Lesion]) -> list
     rows as they were before it, so the three never touch the same row. Only open drafts are
     written: remarks pin lesions of submitted layers, which are never rewritten.
     """
-    payload = [{"label": les.label, "points": les.points, "holes": les.holes} for les in lesions]
+    payload = [
+        {"label": les.label, "points": les.points, "holes": les.holes, "descriptors": _descriptors(les)}
+        for les in lesions
+    ]
     with connection.cursor() as cursor:
         cursor.execute(_WRITE_LESIONS_SQL, {"layer": layer.pk, "count": len(payload), "lesions": json.dumps(payload)})
         ids = [row[0] for row in cursor.fetchall()]
     rows = [
-        Lesion(id=pk, layer=layer, index=i, label=les.label, points=les.points, holes=les.holes, area_px=None)
+        Lesion(
+            id=pk,
+            layer=layer,
+            index=i,
+            label=les.label,
+            points=les.points,
+            holes=les.holes,
+            area_px=None,
+            descriptors=_descriptors(les),
+        )
         for pk, (i, les) in zip(ids, enumerate(lesions), strict=True)
     ]
     for row in rows:
