@@ -5,6 +5,8 @@ it as an ``Agreement`` row (written by the workflow on approval, rewritten by
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import Max, Subquery
+from django.db.models.functions import Coalesce
 
 from annotator import agreement
 from annotator.models import Agreement, Image, MaskLayer, Review
@@ -22,12 +24,15 @@ def spacing_of(image: Image) -> agreement.Spacing | None:
 
 
 def round_of(review: Review) -> int:
-    """1 + the send-backs of this image between its last reopening (if any) and ``review``."""
+    """1 + the send-backs of this image between its last reopening (if any) and ``review``: one query."""
     earlier = Review.objects.filter(image_id=review.image_id, pk__lt=review.pk)
-    reopened = earlier.filter(decision=Review.Decision.REOPENED).order_by("-pk").values_list("pk", flat=True).first()
-    if reopened is not None:
-        earlier = earlier.filter(pk__gt=reopened)
-    return 1 + earlier.filter(decision=Review.Decision.RETURNED).count()
+    last_reopening = (
+        earlier.filter(decision=Review.Decision.REOPENED).order_by().values("image_id").annotate(last=Max("pk"))
+    )
+    counted = earlier.filter(
+        decision=Review.Decision.RETURNED, pk__gt=Coalesce(Subquery(last_reopening.values("last")), 0)
+    )
+    return 1 + counted.count()
 
 
 def consensus_of(review: Review) -> MaskLayer | None:
@@ -44,9 +49,10 @@ def consensus_of(review: Review) -> MaskLayer | None:
 
 
 def compute(image: Image, first: MaskLayer, second: MaskLayer) -> agreement.ImageAgreement:
-    return agreement.compare_layers(
-        first.geometry_lesions(), second.geometry_lesions(), image.width, image.height, spacing_of(image)
-    )
+    a = first.geometry_lesions()
+    # An unchanged approval compares the layer with itself: its lesions are read once.
+    b = a if second.pk == first.pk else second.geometry_lesions()
+    return agreement.compare_layers(a, b, image.width, image.height, spacing_of(image))
 
 
 def fields_of(result: agreement.ImageAgreement, spacing: agreement.Spacing | None) -> dict:
@@ -76,8 +82,9 @@ def fields_of(result: agreement.ImageAgreement, spacing: agreement.Spacing | Non
     }
 
 
-def record(review: Review, consensus: MaskLayer) -> Agreement:
-    """Store (or rewrite) the agreement of ``review``'s layer and the layer it approved."""
+def record(review: Review, consensus: MaskLayer, *, replace: bool = False) -> Agreement:
+    """Store the agreement of ``review``'s layer and the layer it approved; ``replace`` rewrites the
+    row if there is one (the recomputation), else the row is new (the approval that made the review)."""
     image = review.image
     result = compute(image, review.layer, consensus)
     values = {
@@ -90,6 +97,8 @@ def record(review: Review, consensus: MaskLayer) -> Agreement:
         "decided_at": review.created_at,
         **fields_of(result, spacing_of(image)),
     }
+    if not replace:
+        return Agreement.objects.create(review=review, **values)
     row, _ = Agreement.objects.update_or_create(review=review, defaults=values)
     return row
 
@@ -108,7 +117,7 @@ def recompute_all(progress=None) -> int:
         if consensus is None:
             continue
         with transaction.atomic():
-            record(review, consensus)
+            record(review, consensus, replace=True)
         done += 1
         if progress:
             progress(done)

@@ -129,3 +129,17 @@ def test_recompute_agreement_restores_every_row_and_is_idempotent(alice, bob, im
     assert {
         r.review_id: (r.dice, r.hd95, r.round, r.first_layer_id, r.second_layer_id) for r in Agreement.objects.all()
     } == before
+
+
+def test_an_image_imported_as_approved_has_no_reviewed_pair(alice, carol):
+    image = make_image("IMPO_001.png")
+    workflow.create_imported(
+        image=image,
+        content=content(("benign", SQUARE)),
+        as_status="approved",
+        author=alice,
+        annotator=None,
+        actor=carol,
+    )
+    image.refresh_from_db()
+    assert image.status == Status.APPROVED and not Agreement.objects.filter(image=image).exists()
