@@ -318,3 +318,59 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.from_status}->{self.to_status}"
+
+
+class Agreement(models.Model):
+    """How far two layers of one image agree, stored when a layer is approved so that pages and
+    exports never recompute it (``annotator.agreement_records``; the definitions are those of
+    ``annotator.agreement``). The first layer is the annotator's submission, the second the
+    approved layer (the same layer when the reviewer approved it unchanged)."""
+
+    class Kind(models.TextChoices):
+        SUBMISSION_CONSENSUS = "submission_consensus", "Submission vs consensus"
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="agreements")
+    review = models.OneToOneField(Review, on_delete=models.CASCADE, related_name="agreement")
+    kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.SUBMISSION_CONSENSUS)
+    first_layer = models.ForeignKey(MaskLayer, on_delete=models.CASCADE, related_name="+")
+    second_layer = models.ForeignKey(MaskLayer, on_delete=models.CASCADE, related_name="+")
+    first_reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    second_reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # 1 for the first submission reviewed, +1 for each send-back before it (counted afresh after a reopening).
+    round = models.PositiveIntegerField()
+    decided_at = models.DateTimeField(db_index=True)
+    unit = models.CharField(max_length=2)  # "mm" with a pixel spacing, else "px"
+    spacing_x_mm = models.FloatField(null=True, blank=True)
+    spacing_y_mm = models.FloatField(null=True, blank=True)
+    dice = models.FloatField()
+    iou = models.FloatField()
+    # None when exactly one of the two masks is empty (distances undefined).
+    hausdorff = models.FloatField(null=True, blank=True)
+    hd95 = models.FloatField(null=True, blank=True)
+    assd = models.FloatField(null=True, blank=True)
+    # {"benign": {"dice", "iou", "first_pixels", "second_pixels"}, "malignant": {...}}
+    per_label = models.JSONField(default=dict)
+    first_label = models.CharField(max_length=16)  # Normal, Benign or Malignant, as in INFO.csv
+    second_label = models.CharField(max_length=16)
+    normal_lesion_disagreement = models.BooleanField(default=False)
+    lesions_matched = models.PositiveIntegerField()
+    lesions_added = models.PositiveIntegerField()  # drawn in the second layer only
+    lesions_missed = models.PositiveIntegerField()  # drawn in the first layer only
+    label_flips = models.PositiveIntegerField()
+    # LesionMatch.as_dict() of each matched pair, and the unmatched lesions' indices.
+    matches = models.JSONField(default=list)
+    missed = models.JSONField(default=list)
+    added = models.JSONField(default=list)
+    confusion = models.JSONField(default=dict)  # confusion[first label][second label] = matched pairs
+    min_iou = models.FloatField()
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["image", "decided_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(dice__gte=0) & Q(dice__lte=1), name="agreement_dice_in_range"),
+            models.CheckConstraint(condition=Q(unit__in=["mm", "px"]), name="agreement_unit_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"agreement {self.image_id} r{self.round}: Dice {self.dice:.3f}"

@@ -37,12 +37,13 @@ EXPORT = "export"
 REOPEN = "reopen"
 AUDIT = "audit"  # read the audit log and the curator dashboard
 REDACT = "redact"  # black out burned-in text and release a DICOM import to the readers
+AGREEMENT = "agreement"  # the reader-agreement page: curators all figures, readers their own (agreement_rule)
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    ANNOTATOR: frozenset({VIEW, ANNOTATE}),
-    REVIEWER: frozenset({VIEW, REVIEW}),
-    CURATOR: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT, REDACT}),
-    ADMIN: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT, REDACT}),
+    ANNOTATOR: frozenset({VIEW, ANNOTATE, AGREEMENT}),
+    REVIEWER: frozenset({VIEW, REVIEW, AGREEMENT}),
+    CURATOR: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT, REDACT, AGREEMENT}),
+    ADMIN: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT, REDACT, AGREEMENT}),
 }
 ACTIONS = tuple(sorted(set().union(*ROLE_ACTIONS.values())))
 
@@ -125,6 +126,22 @@ def restrict(queryset: QuerySet[Image], user, action: str = VIEW) -> QuerySet[Im
         return queryset
     # The rule may join layers; filter by id to keep one row per image.
     return queryset.filter(pk__in=Image.objects.filter(rule).values("pk"))
+
+
+def agreement_rule(user) -> Q | None:
+    """Which stored ``Agreement`` rows ``user`` may see: a curator (or the admin) every row, a reader
+    the rows of pairs they were a reader of (as annotator or as reviewer), nobody else any."""
+    roles = roles_of(user)
+    if not any(AGREEMENT in ROLE_ACTIONS[role] for role in roles):
+        return None
+    if roles & {CURATOR, ADMIN}:
+        return Q()
+    return Q(first_reader=user) | Q(second_reader=user)
+
+
+def restrict_agreements(queryset: QuerySet, user) -> QuerySet:
+    rule = agreement_rule(user)
+    return queryset.none() if rule is None else queryset.filter(rule)
 
 
 def can(user, action: str, image: Image | None = None) -> bool:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Avg, Case, Count, IntegerField, Min, Q, Value, When
+from django.db.models import Avg, Case, Count, F, IntegerField, Min, Q, Value, When
 
 from annotator import permissions, workflow
-from annotator.models import Image, LayerStatus, MaskLayer, Patient, Review, Status
+from annotator.models import Agreement, Image, LayerStatus, MaskLayer, Patient, Review, Status
 
 ANNOTATOR_OPEN = (Status.RETURNED, Status.DRAFT, Status.NEW)
 
@@ -128,3 +128,52 @@ def agreement() -> dict:
         "edited_lowest_dice": edited["lowest"],
         "sent_back": Review.objects.filter(decision=Review.Decision.RETURNED).count(),
     }
+
+
+AGREEMENT_FIELDS = (
+    "image_id",
+    "round",
+    "decided_at",
+    "unit",
+    "dice",
+    "iou",
+    "hd95",
+    "assd",
+    "lesions_matched",
+    "lesions_added",
+    "lesions_missed",
+    "label_flips",
+    "confusion",
+)
+
+
+def agreement_rows(user, filters: dict) -> list[dict]:
+    """The stored agreement rows ``user`` may see (annotator.permissions.agreement_rule), filtered by
+    validated AgreementFilterInput data, as dicts with reader names and patient code: one query."""
+    rows = permissions.restrict_agreements(Agreement.objects.all(), user)
+    if filters.get("patient"):
+        rows = rows.filter(image__patient__code__in=filters["patient"])
+    if filters.get("date_from"):
+        rows = rows.filter(decided_at__date__gte=filters["date_from"])
+    if filters.get("date_to"):
+        rows = rows.filter(decided_at__date__lte=filters["date_to"])
+    return list(
+        rows.order_by("decided_at", "pk").values(
+            *AGREEMENT_FIELDS,
+            annotator_name=F("first_reader__username"),
+            reviewer_name=F("second_reader__username"),
+            patient=F("image__patient__code"),
+        )
+    )
+
+
+def agreement_patients(user) -> list[str]:
+    """Patient codes with agreement rows ``user`` may see (the page's patient filter): one query."""
+    rows = permissions.restrict_agreements(Agreement.objects.all(), user)
+    return list(rows.order_by("image__patient__code").values_list("image__patient__code", flat=True).distinct())
+
+
+def latest_agreement(image: Image, user):
+    """The latest stored agreement of ``image`` that ``user`` may see, or None (the review page)."""
+    rows = permissions.restrict_agreements(Agreement.objects.filter(image=image), user)
+    return rows.select_related("first_layer", "second_layer").order_by("-decided_at", "-pk").first()

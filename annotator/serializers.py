@@ -513,3 +513,25 @@ class ImageFilterInput(serializers.Serializer):
 
 class AuditFilterInput(serializers.Serializer):
     image = serializers.CharField(required=False, allow_blank=True, max_length=64)
+
+
+class AgreementFilterInput(serializers.Serializer):
+    """Filters of the agreement page: patient codes (comma-separated) and decision dates (UTC, inclusive)."""
+
+    patient = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    date_from = serializers.DateField(required=False, allow_null=True)
+    date_to = serializers.DateField(required=False, allow_null=True)
+
+    def to_internal_value(self, data):
+        # An empty date field of the form means no bound, not a malformed date.
+        data = {k: v for k, v in data.items() if not (k in ("date_from", "date_to") and v == "")}
+        return super().to_internal_value(data)
+
+    def validate_patient(self, value: str) -> list[str]:
+        return _patient_codes(value)
+
+    def validate(self, attrs: dict) -> dict:
+        start, end = attrs.get("date_from"), attrs.get("date_to")
+        if start and end and start > end:
+            raise serializers.ValidationError({"date_to": "must not be before date_from"})
+        return attrs

@@ -1,13 +1,14 @@
-"""Annotator pages: the worklist and the annotation page. Validate, check, call, render."""
+"""Annotator pages: the worklist, the annotation page and the reader-agreement page. Validate, check, call, render."""
 
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 
-from annotator import permissions, selectors
+from annotator import agreement_report, permissions, selectors
 from annotator.models import Image
+from annotator.serializers import AgreementFilterInput
 
 
 @permissions.require(permissions.ANNOTATE)
@@ -26,3 +27,26 @@ def annotate(request, image_id: int):
         # Seen but not theirs to draw: the read-only viewer (the review page) shows it.
         return redirect("reviewer:review", image_id=image.pk)
     return render(request, "annotator/annotate.html", {"image": image})
+
+
+@permissions.require(permissions.AGREEMENT)
+def agreement_page(request):
+    """Reader agreement: curators see every stored pair, readers the pairs they read (permissions)."""
+    filters = AgreementFilterInput(data=request.GET)
+    valid = filters.is_valid()
+    rows = selectors.agreement_rows(request.user, filters.validated_data) if valid else []
+    data = filters.validated_data if valid else {}
+    return render(
+        request,
+        "annotator/agreement.html",
+        {
+            "report": agreement_report.summarise(rows),
+            "errors": None if valid else filters.errors,
+            "patients": selectors.agreement_patients(request.user),
+            "patient": ",".join(data.get("patient", [])),
+            "date_from": data.get("date_from") or "",
+            "date_to": data.get("date_to") or "",
+            "everyone": permissions.agreement_rule(request.user) == Q(),
+        },
+        status=200 if valid else 400,
+    )

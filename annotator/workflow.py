@@ -26,7 +26,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from annotator import geometry, permissions, redaction
+from annotator import agreement_records, geometry, permissions, redaction
 from annotator.models import AuditEvent, Image, ImageData, LayerStatus, Lesion, MaskLayer, Remark, Review, Status
 
 # action -> (statuses it may start from, status it leads to)
@@ -451,7 +451,9 @@ def _review(image: Image, layer: MaskLayer, user, decision: str, comment: str, d
     )
 
 
-def _approve_with(image: Image, layer: MaskLayer) -> None:
+def _approve_with(image: Image, layer: MaskLayer, review: Review | None = None) -> None:
+    """Make ``layer`` the consensus; with the ``review`` that approved it, store the agreement of
+    the reviewed layer and ``layer`` (an import approved as such has no review and no pair)."""
     _count_areas(layer)
     layer.status = LayerStatus.APPROVED
     layer.save(update_fields=["status", "updated_at"])
@@ -459,6 +461,8 @@ def _approve_with(image: Image, layer: MaskLayer) -> None:
     image.doppler, image.marks, image.combined = layer.doppler, layer.marks, layer.combined
     image.status = Status.APPROVED
     image.save()
+    if review is not None:
+        agreement_records.record(review, layer)
 
 
 @transaction.atomic
@@ -469,7 +473,7 @@ def approve(*, image_id: int, user, comment: str = "", expected_version: int | N
     layer = _submitted_layer(image)
     _check_version(layer, expected_version)
     review = _review(image, layer, user, Review.Decision.APPROVED, comment, dice=1.0)
-    _approve_with(image, layer)
+    _approve_with(image, layer, review)
     _audit(user, image, "approve", before, image.status, layer, review=review.pk)
     return review
 
@@ -503,7 +507,7 @@ def edit_and_approve(
     edited.image = image
     _apply_content(edited, content)
     edited.save()
-    _approve_with(image, edited)
+    _approve_with(image, edited, review)
     _audit(user, image, "edit_and_approve", before, image.status, edited, review=review.pk, based_on=submitted.pk)
     return review
 

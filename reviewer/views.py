@@ -23,6 +23,7 @@ def review(request, image_id: int):
         {
             "image": image,
             "can_review": permissions.can(request.user, permissions.REVIEW, image),
+            "agreement": selectors.latest_agreement(image, request.user),
             "review_page": True,  # the toolbar adds the remark pin
             "toolbar_label": "Viewer tools",
         },

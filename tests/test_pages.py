@@ -23,6 +23,7 @@ PAGES = [
     "/dataset/import/",
     "/dataset/export/",
     "/dataset/audit/",
+    "/agreement/",
     "/images/1/annotate/",
     "/images/1/review/",
     "/admin/",

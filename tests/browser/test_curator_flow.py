@@ -99,6 +99,8 @@ def test_curator_imports_assigns_and_downloads_the_consensus(login, tmp_path):
 def check_export(zf: zipfile.ZipFile, drawn: geometry.Lesion) -> None:
     assert sorted(zf.namelist()) == [
         "INFO.csv",
+        "agreement.csv",  # every format is checked on the page, ``agreement`` included
+        "agreement_lesions.csv",
         "annotations/instances.json",
         "images/EXPO_000.png",
         "masks/EXPO_000.png",
