@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
-from annotator import permissions, selectors
+from annotator import dataset_settings, permissions, selectors
 from annotator.models import Image
 
 
@@ -25,5 +25,6 @@ def review(request, image_id: int):
             "can_review": permissions.can(request.user, permissions.REVIEW, image),
             "review_page": True,  # the toolbar adds the remark pin
             "toolbar_label": "Viewer tools",
+            **dataset_settings.page_context(),
         },
     )
