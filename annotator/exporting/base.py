@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 from django.db.models import Prefetch
 
-from annotator import geometry
+from annotator import geometry, measurements
 from annotator.models import Image, ImageData, Lesion, Status
 
 CHUNK = 16  # images whose PNG bytes are fetched together
@@ -60,6 +60,8 @@ class ExportRecord:
     doppler: bool
     marks: bool
     combined: bool
+    assessment: str = ""  # the consensus layer's BI-RADS category, "" when none
+    spacing: measurements.Spacing | None = None  # mm per pixel in x and y, when calibrated
 
     @functools.cached_property
     def components(self) -> list[geometry.Lesion]:
@@ -98,6 +100,8 @@ def records(options: ExportOptions) -> Iterator[ExportRecord]:
             doppler=image.doppler,
             marks=image.marks,
             combined=image.combined,
+            assessment=image.consensus.assessment,
+            spacing=measurements.spacing_of(image.pixel_spacing_x_mm, image.pixel_spacing_y_mm, image.pixel_spacing_mm),
         )
 
 
