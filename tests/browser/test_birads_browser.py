@@ -3,14 +3,16 @@ checked in the database."""
 
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
 
-from annotator import dataset_settings, geometry, workflow
+from annotator import dataset_settings, geometry, measurements, workflow
 from annotator.models import Image, MaskLayer
 from tests.browser.conftest import wait_until
 from tests.browser.test_annotation_flow import HEIGHT, WIDTH, open_annotate, open_review, to_page
+from tests.browser.test_readers_desk import random_shape, valid
 from tests.factories import PASSWORD, alice, bob, carol, make_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -151,4 +153,34 @@ def test_the_ruler_measures_millimetres_on_a_calibrated_image_and_stores_nothing
     # Display only: no lesion drawn, no draft started, nothing saved.
     page.wait_for_timeout(1200)
     assert not MaskLayer.objects.filter(image=image).exists()
+    assert page.js_errors == []
+
+
+def test_the_browser_diameters_equal_the_server_ones_on_random_shapes(login):
+    """measure.js (the side panel) and annotator/measurements.py (the lesions export) agree."""
+    image = make_image("DIAM_000.png", width=WIDTH, height=HEIGHT, annotator=alice())
+    page = login("alice", PASSWORD)
+    open_annotate(page, image)
+    rng = random.Random(11)
+    shapes = [s["points"] for s in (random_shape(rng, 200, 150) for _ in range(200)) if valid(s, 200, 150)][:120]
+    shapes += [RECT, [[0, 0], [30, 0], [30, 20], [25, 20], [25, 5], [5, 5], [5, 20], [0, 20]]]
+    spacings = [None, {"x": 0.1, "y": 0.1}, {"x": 0.07, "y": 0.2}]
+    shown = page.evaluate(
+        """async ([shapes, spacings]) => {
+            const src = document.querySelector('script[type=module][src*="annotate"]').src;
+            const { diameters } = await import(new URL("measure.js", src).href);
+            return spacings.map((sp) => shapes.map((s) => {
+                const d = diameters(s, sp);
+                return [d.longest, d.perpendicular, d.unit];
+            }));
+        }""",
+        [shapes, spacings],
+    )
+    for sp, results in zip(spacings, shown, strict=True):
+        spacing = measurements.Spacing(sp["x"], sp["y"]) if sp else None
+        for points, (longest, perpendicular, unit) in zip(shapes, results, strict=True):
+            m = measurements.measure(points, area_px=0, spacing=spacing)
+            assert unit == m.unit
+            assert longest == pytest.approx(m.longest, abs=1e-6), points
+            assert perpendicular == pytest.approx(m.perpendicular, abs=1e-6), points
     assert page.js_errors == []
