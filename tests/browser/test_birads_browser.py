@@ -184,3 +184,30 @@ def test_the_browser_diameters_equal_the_server_ones_on_random_shapes(login):
             assert longest == pytest.approx(m.longest, abs=1e-6), points
             assert perpendicular == pytest.approx(m.perpendicular, abs=1e-6), points
     assert page.js_errors == []
+
+
+def test_the_reviewer_corrects_descriptors_in_edit_then_approve(login):
+    dataset_settings.set_descriptor_mode(mode="on", user=carol())
+    described = {"shape": "oval", "margin": ["circumscribed"]}
+    annotator = alice()
+    image, layer = draft_image("EDIT_000.png", annotator, [geometry.Lesion("benign", RECT, descriptors=described)])
+    MaskLayer.objects.filter(pk=layer.pk).update(assessment="3")
+    workflow.submit(layer_id=layer.pk, user=annotator)
+    bob()
+    page = login("bob", PASSWORD)
+    open_review(page, image)
+    page.locator("#edit-approve").click()
+    page.locator("#lesion-list li").first.click()
+    assert not page.locator("#desc-shape").is_disabled()
+    page.locator("#lesion-list li").first.focus()
+    page.keyboard.press("d")
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'desc-shape'")
+    page.keyboard.type("irr")
+    page.locator("#desc-margin input[value=spiculated]").check()  # clears "circumscribed"
+    page.locator("#assessment").select_option("4C")
+    page.locator("#confirm-edit-approve").click()
+    page.wait_for_url(lambda url: "/review/" in url and f"/images/{image.pk}/" not in url)
+    consensus = Image.objects.get(pk=image.pk).consensus
+    assert consensus.source == "reviewer_edit" and consensus.assessment == "4C"
+    assert consensus.lesions.get().descriptors == {"shape": "irregular", "margin": ["spiculated"]}
+    assert page.js_errors == []
