@@ -115,6 +115,8 @@ def test_coco_annotations_carry_the_descriptors_as_attributes(dataset, tmp_path)
         doc = json.loads(zf.read("annotations/instances.json"))
         info = zf.read("INFO.csv").decode("utf-8-sig").splitlines()
     assert info[0] == "Image;Resolution;Label;Doppler;Marks;Combined"  # INFO.csv untouched by descriptors
+    (plain,) = [i for i in doc["images"] if i["file_name"] == "PLAI_000.png"]
+    assert "birads_assessment" not in plain
     path = tmp_path / "instances.json"
     path.write_text(json.dumps(doc))
     coco = COCO(str(path))
@@ -123,5 +125,5 @@ def test_coco_annotations_carry_the_descriptors_as_attributes(dataset, tmp_path)
     anns = coco.loadAnns(coco.getAnnIds(imgIds=[cali["id"]]))
     by_category = {coco.loadCats(a["category_id"])[0]["name"]: a for a in anns}
     assert by_category["Malignant"]["attributes"] == {"lesion": 1, **DESCRIBED}
-    assert by_category["Benign"]["attributes"] == {}
+    assert "attributes" not in by_category["Benign"]  # not described: the annotation is as before
     assert by_category["Malignant"]["area"] == 861  # the same pixel count as lesions.csv

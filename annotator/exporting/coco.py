@@ -1,10 +1,11 @@
 """COCO instances JSON: one annotation per 8-connected component of a colour in the mask.
 
 Hole-free lesions are polygons; a lesion with a hole is an uncompressed RLE (polygons cannot
-carry holes). Each annotation's ``attributes`` hold the BI-RADS descriptors of the drawn lesion
-that covers most of the component (and its number, as in lesions.csv); each image carries its
-``birads_assessment`` ("" when none). ``width``/``height`` are the real width and height (the
-authors' script swaps them).
+carry holes). An annotation whose component is covered by a drawn lesion with BI-RADS descriptors
+has ``attributes``: those descriptors (of the described lesion of the same label covering most of
+the component) and its number, as in lesions.csv; an image with an assessment has
+``birads_assessment``. Without descriptors the file is exactly as before. ``width``/``height`` are
+the real width and height (the authors' script swaps them).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def _overlap(ax: int, ay: int, a: np.ndarray, bx: int, by: int, b: np.ndarray) -
 
 def _attributes(record: ExportRecord, label: str, x0: int, y0: int, pixels: np.ndarray, sources) -> dict:
     """The BI-RADS descriptors of the drawn lesion (same label) that covers most of this component,
-    with its number as in lesions.csv; {} when no described lesion covers it."""
+    with its number as in lesions.csv; {} when no described lesion covers it (no key is written)."""
     best, best_overlap = None, 0
     for number, drawn_label, dx, dy, dpixels in sources:
         if drawn_label != label:
@@ -80,15 +81,10 @@ class CocoFormat:
 
     def add(self, zf: zipfile.ZipFile, record: ExportRecord) -> None:
         image_id = len(self.images) + 1
-        self.images.append(
-            {
-                "id": image_id,
-                "file_name": record.name,
-                "width": record.width,
-                "height": record.height,
-                "birads_assessment": record.assessment,
-            }
-        )
+        entry = {"id": image_id, "file_name": record.name, "width": record.width, "height": record.height}
+        if record.assessment:
+            entry["birads_assessment"] = record.assessment
+        self.images.append(entry)
         sources = _drawn_boxes(record)
         for lesion in record.components:
             # Measured in the lesion's box, not the frame: thousands of small components cost
@@ -103,18 +99,19 @@ class CocoFormat:
                 segmentation = [[float(v) for point in lesion.points for v in point]]
             ys, xs = np.nonzero(pixels)
             xs, ys = xs + x0, ys + y0
-            self.annotations.append(
-                {
-                    "id": len(self.annotations) + 1,
-                    "image_id": image_id,
-                    "category_id": CATEGORY_ID[lesion.label],
-                    "segmentation": segmentation,
-                    "area": int(pixels.sum()),
-                    "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)],
-                    "iscrowd": 0,
-                    "attributes": _attributes(record, lesion.label, x0, y0, pixels, sources),
-                }
-            )
+            annotation = {
+                "id": len(self.annotations) + 1,
+                "image_id": image_id,
+                "category_id": CATEGORY_ID[lesion.label],
+                "segmentation": segmentation,
+                "area": int(pixels.sum()),
+                "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)],
+                "iscrowd": 0,
+            }
+            attributes = _attributes(record, lesion.label, x0, y0, pixels, sources) if sources else {}
+            if attributes:
+                annotation["attributes"] = attributes
+            self.annotations.append(annotation)
 
     def finish(self, zf: zipfile.ZipFile) -> None:
         doc = {
