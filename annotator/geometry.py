@@ -57,6 +57,8 @@ class Lesion:
     label: str
     points: Ring
     holes: list[Ring] = field(default_factory=list)
+    # BI-RADS descriptors (annotator.birads), carried along with the contour; geometry never reads them.
+    descriptors: dict = field(default_factory=dict)
 
 
 # --- validation -------------------------------------------------------------------------------

@@ -240,7 +240,7 @@ class Lesion(models.Model):
         return f"{self.label} lesion {self.index} of {self.layer}"
 
     def as_geometry(self) -> geometry.Lesion:
-        return geometry.Lesion(label=self.label, points=self.points, holes=self.holes)
+        return geometry.Lesion(label=self.label, points=self.points, holes=self.holes, descriptors=self.descriptors)
 
 
 class Review(models.Model):
@@ -374,3 +374,35 @@ class Agreement(models.Model):
 
     def __str__(self) -> str:
         return f"agreement {self.image_id} r{self.round}: Dice {self.dice:.3f}"
+
+
+class DescriptorMode(models.TextChoices):
+    OFF = "off", "Off (contours and labels only, the BUS-UCLM workflow)"
+    ON = "on", "On (optional)"
+    REQUIRED = "required", "Required for submission"
+
+
+class DatasetSettings(models.Model):
+    """Dataset-wide options a curator changes on the settings page; a single row (pk 1).
+
+    Read with ``annotator.dataset_settings.current()`` and changed only through
+    ``dataset_settings.set_descriptor_mode`` (which writes an audit event).
+    """
+
+    descriptors = models.CharField(max_length=16, choices=DescriptorMode.choices, default=DescriptorMode.OFF)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name_plural = "dataset settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(pk=1), name="dataset_settings_single_row"),
+            models.CheckConstraint(
+                condition=Q(descriptors__in=[m.value for m in DescriptorMode]), name="dataset_settings_mode_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"descriptors {self.descriptors}"

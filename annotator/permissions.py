@@ -38,12 +38,13 @@ REOPEN = "reopen"
 AUDIT = "audit"  # read the audit log and the curator dashboard
 REDACT = "redact"  # black out burned-in text and release a DICOM import to the readers
 AGREEMENT = "agreement"  # the reader-agreement page: curators all figures, readers their own (agreement_rule)
+CONFIGURE = "configure"  # change the dataset settings (e.g. whether BI-RADS descriptors are asked for)
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     ANNOTATOR: frozenset({VIEW, ANNOTATE, AGREEMENT}),
     REVIEWER: frozenset({VIEW, REVIEW, AGREEMENT}),
-    CURATOR: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT, REDACT, AGREEMENT}),
-    ADMIN: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT, REDACT, AGREEMENT}),
+    CURATOR: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT, REDACT, AGREEMENT, CONFIGURE}),
+    ADMIN: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT, REDACT, AGREEMENT, CONFIGURE}),
 }
 ACTIONS = tuple(sorted(set().union(*ROLE_ACTIONS.values())))
 
@@ -210,12 +211,20 @@ class Gate(BasePermission):
         """The gate of a function view that needs one action."""
         return type(f"Gate_{action}", (cls,), {"_fixed": action})
 
+    @classmethod
+    def for_methods(cls, actions: dict[str, str]) -> type[Gate]:
+        """The gate of a function view whose HTTP methods need different actions (others: a login)."""
+        return type(f"Gate_{'_'.join(sorted(actions))}", (cls,), {"_methods": actions})
+
     _fixed: str | None = None
+    _methods: dict[str, str] | None = None
 
     @classmethod
     def _action(cls, view) -> str | None:
         if cls._fixed is not None:
             return cls._fixed
+        if cls._methods is not None:
+            return cls._methods.get(view.request.method)
         per_action = getattr(view, "required_actions", {})
         name = getattr(view, "action", None)
         return per_action.get(name, getattr(view, "required_action", None))

@@ -6,11 +6,12 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from annotator import exporting, geometry, importing, permissions, redaction, workflow
+from annotator import birads, exporting, geometry, importing, permissions, redaction, workflow
 from annotator.models import (
     PATIENT_CODE,
     PROVENANCE_FIELDS,
     AuditEvent,
+    DescriptorMode,
     Image,
     Lesion,
     MaskLayer,
@@ -30,7 +31,7 @@ def _when(value) -> str | None:
 class LesionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Lesion
-        fields = ["id", "index", "label", "points", "holes", "area_px"]
+        fields = ["id", "index", "label", "points", "holes", "area_px", "descriptors"]
 
     def to_representation(self, lesion: Lesion) -> dict:
         # Every autosave answers with its layer: written out, this is several times faster than
@@ -42,6 +43,7 @@ class LesionSerializer(serializers.ModelSerializer):
             "points": lesion.points,
             "holes": lesion.holes,
             "area_px": lesion.area_px,
+            "descriptors": lesion.descriptors,
         }
 
 
@@ -64,6 +66,7 @@ class LayerSerializer(serializers.ModelSerializer):
             "marks": layer.marks,
             "combined": layer.combined,
             "note": layer.note,
+            "assessment": layer.assessment,
             "lesions": [LESION.to_representation(lesion) for lesion in layer.lesions.all()],
             "based_on": layer.based_on_id,
             "created_at": _when(layer.created_at),
@@ -86,6 +89,7 @@ class LayerSerializer(serializers.ModelSerializer):
             "marks",
             "combined",
             "note",
+            "assessment",
             "lesions",
             "based_on",
             "created_at",
@@ -231,12 +235,30 @@ class RawField(serializers.Field):
                     "type": "array",
                     "items": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
                 },
+                "descriptors": {
+                    "type": "object",
+                    "description": "BI-RADS descriptors (annotator.birads.LEXICON): one value, or a list for "
+                    "margin, calcifications and associated_features",
+                    "properties": {
+                        key: (
+                            {"type": "array", "items": {"type": "string", "enum": list(d.values)}}
+                            if d.multi
+                            else {"type": "string", "enum": list(d.values)}
+                        )
+                        for key, d in birads.LEXICON.items()
+                    },
+                },
             },
         },
     }
 )
 class LesionsField(RawField):
-    """Lesions as ``[{label, points: [[x, y], ...], holes?: [ring, ...]}]`` in image pixels."""
+    """Lesions as ``[{label, points: [[x, y], ...], holes?: [ring, ...], descriptors?: {...}}]`` in image pixels."""
+
+
+@extend_schema_field({"type": "string", "enum": ["", *birads.ASSESSMENT_CATEGORIES]})
+class AssessmentField(RawField):
+    """The image's BI-RADS assessment category, or "" for none."""
 
 
 class LayerContentInput(serializers.Serializer):
@@ -248,6 +270,7 @@ class LayerContentInput(serializers.Serializer):
     note = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=workflow.MAX_NOTE, trim_whitespace=False
     )
+    assessment = AssessmentField(required=False, default="")
 
     def validate(self, attrs):
         return self.content(attrs)
@@ -261,6 +284,19 @@ class LayerContentInput(serializers.Serializer):
             raise workflow.InvalidContent(e.message, rule=e.rule, **extra) from None
         if attrs["is_normal"] and lesions:
             raise workflow.InvalidContent("an image marked normal cannot have lesions", rule="normal_with_lesions")
+        # BI-RADS descriptors, checked against the lexicon whatever the curator's setting (stored
+        # descriptors survive the setting being turned off; the setting decides what is asked for).
+        for i, (lesion, raw) in enumerate(zip(lesions, attrs.get("lesions", []), strict=True)):
+            try:
+                lesion.descriptors = birads.validate_descriptors(raw.get("descriptors"))
+            except birads.DescriptorError as e:
+                raise workflow.InvalidContent(
+                    f"lesion {i + 1}: {e.message}", rule=e.rule, lesion=i, descriptor=e.key
+                ) from None
+        try:
+            assessment = birads.validate_assessment(attrs.get("assessment"))
+        except birads.DescriptorError as e:
+            raise workflow.InvalidContent(e.message, rule=e.rule) from None
         return workflow.LayerContent(
             lesions=lesions,
             is_normal=attrs["is_normal"],
@@ -268,6 +304,7 @@ class LayerContentInput(serializers.Serializer):
             marks=attrs["marks"],
             combined=attrs["combined"],
             note=attrs["note"],
+            assessment=assessment,
         )
 
 
@@ -447,6 +484,10 @@ class RedactInput(serializers.Serializer):
             return redaction.validate_boxes(value, image.width, image.height)
         except ValueError as e:
             raise serializers.ValidationError(str(e)) from None
+
+
+class SettingsInput(serializers.Serializer):
+    descriptors = serializers.ChoiceField(choices=DescriptorMode.choices)
 
 
 class ExportInput(serializers.Serializer):

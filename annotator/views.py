@@ -6,7 +6,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 
-from annotator import agreement_report, permissions, selectors
+from annotator import agreement_report, dataset_settings, permissions, selectors
 from annotator.models import Image
 from annotator.serializers import AgreementFilterInput
 
@@ -26,7 +26,7 @@ def annotate(request, image_id: int):
     if not permissions.can(request.user, permissions.ANNOTATE, image):
         # Seen but not theirs to draw: the read-only viewer (the review page) shows it.
         return redirect("reviewer:review", image_id=image.pk)
-    return render(request, "annotator/annotate.html", {"image": image})
+    return render(request, "annotator/annotate.html", {"image": image, **dataset_settings.page_context()})
 
 
 @permissions.require(permissions.AGREEMENT)

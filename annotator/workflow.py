@@ -26,8 +26,19 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from annotator import agreement_records, geometry, permissions, redaction
-from annotator.models import AuditEvent, Image, ImageData, LayerStatus, Lesion, MaskLayer, Remark, Review, Status
+from annotator import agreement_records, birads, dataset_settings, geometry, permissions, redaction
+from annotator.models import (
+    AuditEvent,
+    DescriptorMode,
+    Image,
+    ImageData,
+    LayerStatus,
+    Lesion,
+    MaskLayer,
+    Remark,
+    Review,
+    Status,
+)
 
 # action -> (statuses it may start from, status it leads to)
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
@@ -105,6 +116,7 @@ class LayerContent:
     marks: bool = False
     combined: bool = False
     note: str = ""
+    assessment: str = ""  # BI-RADS category (annotator.birads.ASSESSMENT_CATEGORIES), "" when none
 
 
 @dataclass
@@ -173,7 +185,7 @@ def _next_revision(image: Image) -> int:
     return 1 if latest is None else latest.revision + 1
 
 
-CONTENT_FIELDS = ["is_normal", "doppler", "marks", "combined", "note"]
+CONTENT_FIELDS = ["is_normal", "doppler", "marks", "combined", "note", "assessment"]
 
 
 # The columns _write_lesions sets; a test checks it against the model, so a new Lesion column
@@ -202,10 +214,6 @@ SELECT id, index FROM updated UNION ALL SELECT id, index FROM added ORDER BY ind
 """
 
 
-def _descriptors(lesion: geometry.Lesion) -> dict:
-    return getattr(lesion, "descriptors", None) or {}
-
-
 def _write_lesions(layer: MaskLayer, lesions: Sequence[geometry.Lesion]) -> list[Lesion]:
     """Make the layer's lesions ``lesions``, in one statement. Areas are left empty: a draft's
     area is shown by the browser and counted on the server when the layer is submitted or
@@ -220,7 +228,7 @@ def _write_lesions(layer: MaskLayer, lesions: Sequence[geometry.Lesion]) -> list
     written: remarks pin lesions of submitted layers, which are never rewritten.
     """
     payload = [
-        {"label": les.label, "points": les.points, "holes": les.holes, "descriptors": _descriptors(les)}
+        {"label": les.label, "points": les.points, "holes": les.holes, "descriptors": les.descriptors or {}}
         for les in lesions
     ]
     with connection.cursor() as cursor:
@@ -235,7 +243,7 @@ def _write_lesions(layer: MaskLayer, lesions: Sequence[geometry.Lesion]) -> list
             points=les.points,
             holes=les.holes,
             area_px=None,
-            descriptors=_descriptors(les),
+            descriptors=les.descriptors or {},
         )
         for pk, (i, les) in zip(ids, enumerate(lesions), strict=True)
     ]
@@ -278,12 +286,45 @@ def _copy_layer(source: MaskLayer, *, author, revision: int, origin: str, status
         marks=source.marks,
         combined=source.combined,
         note=source.note,
+        assessment=source.assessment,
     )
     Lesion.objects.bulk_create(
-        Lesion(layer=layer, index=les.index, label=les.label, points=les.points, holes=les.holes, area_px=les.area_px)
+        Lesion(
+            layer=layer,
+            index=les.index,
+            label=les.label,
+            points=les.points,
+            holes=les.holes,
+            area_px=les.area_px,
+            descriptors=les.descriptors,
+        )
         for les in source.lesions.all()
     )
     return layer
+
+
+def _check_descriptors(lesions: Sequence[geometry.Lesion], assessment: str) -> None:
+    """When the curator requires BI-RADS descriptors: every lesion fully described and the image
+    assessed, else one error naming each lesion (as numbered on screen) and what it lacks."""
+    if dataset_settings.descriptor_mode() != DescriptorMode.REQUIRED:
+        return
+    gaps = []
+    for i, lesion in enumerate(lesions):
+        missing = birads.missing_descriptors(lesion.descriptors or {})
+        if missing:
+            gaps.append({"lesion": i, "label": lesion.label, "missing": missing})
+    if not gaps and assessment:
+        return
+    parts = []
+    for g in gaps:
+        names = ", ".join(birads.LEXICON[k].label.lower() for k in g["missing"])
+        parts.append(f"lesion {g['lesion'] + 1} ({g['label']}) lacks {names}")
+    if not assessment:
+        parts.append("the image lacks its BI-RADS assessment category")
+    extra: dict[str, Any] = {"rule": "descriptors_required", "missing": gaps, "assessment_missing": not assessment}
+    if gaps:
+        extra["lesion"] = gaps[0]["lesion"]
+    raise InvalidContent("BI-RADS descriptors are required for submission: " + "; ".join(parts), **extra)
 
 
 def _agreement(layer: MaskLayer, lesions: Sequence[geometry.Lesion]) -> float:
@@ -410,6 +451,7 @@ def submit(*, layer_id: int, user, expected_version: int | None = None) -> MaskL
         raise InvalidContent(
             "draw at least one lesion or mark the image normal before submitting", rule="empty_submission"
         )
+    _check_descriptors(layer.geometry_lesions(), layer.assessment)
     _count_areas(layer)
     layer.status = LayerStatus.SUBMITTED
     layer.submitted_at = _now()
@@ -490,6 +532,7 @@ def edit_and_approve(
     _check_version(submitted, expected_version)
     if not content.is_normal and not content.lesions:
         raise InvalidContent("draw at least one lesion or mark the image normal", rule="empty_submission")
+    _check_descriptors(content.lesions, content.assessment)
     review = _review(
         image, submitted, user, Review.Decision.EDITED_APPROVED, comment, dice=_agreement(submitted, content.lesions)
     )

@@ -29,6 +29,7 @@ api_patterns = [
     path("import/", curator_api.import_files, name="import"),
     path("export/", curator_api.export, name="export"),
     path("stats/", curator_api.stats, name="stats"),
+    path("settings/", curator_api.dataset_settings_view, name="settings"),
     path("review-queue/next/", reviewer_api.review_queue_next, name="review-queue-next"),
     path("my-images/next/", annotator_api.my_images_next, name="my-images-next"),
     path("whoami/", common_api.whoami, name="whoami"),

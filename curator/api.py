@@ -12,7 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from annotator import exporting, importing, permissions, selectors, workflow
+from annotator import dataset_settings, exporting, importing, permissions, selectors, workflow
 from annotator.api import valid
 from annotator.models import AuditEvent, Image
 from annotator.serializers import (
@@ -24,6 +24,7 @@ from annotator.serializers import (
     RedactInput,
     ReopenInput,
     ReviewSerializer,
+    SettingsInput,
 )
 from busreview.api import ErrorSerializer
 from curator import jobs
@@ -232,3 +233,29 @@ class ExportJobViewSet(viewsets.ViewSet):
         response["Content-Length"] = str(job.size)
         response["Content-Disposition"] = f'attachment; filename="bus-review-export-{job.pk}.zip"'
         return response
+
+
+SettingsOutput = inline_serializer(
+    "DatasetSettings",
+    {
+        "descriptors": serializers.CharField(),
+        "updated_at": serializers.DateTimeField(allow_null=True),
+        "lexicon": serializers.JSONField(),
+    },
+)
+
+
+@extend_schema(methods=["GET"], responses=SettingsOutput)
+@extend_schema(methods=["PUT"], request=SettingsInput, responses={200: SettingsOutput, 403: ErrorSerializer})
+@api_view(["GET", "PUT"])
+@permission_classes([permissions.Gate.for_methods({"PUT": permissions.CONFIGURE})])
+def dataset_settings_view(request):
+    """The dataset settings (any signed-in user reads them: the pages need the descriptor mode and
+    the BI-RADS lexicon); a curator changes them (audited)."""
+    if request.method == "PUT":
+        data = valid(SettingsInput, request)
+        try:
+            dataset_settings.set_descriptor_mode(mode=data["descriptors"], user=request.user)
+        except dataset_settings.SettingsError as e:
+            return Response({"code": e.code, "detail": e.message}, status=e.http_status)
+    return Response(dataset_settings.as_json())

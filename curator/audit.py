@@ -43,7 +43,7 @@ def _phrase(key: str, value: object, names: dict[int, str]) -> str:
 
 
 # The order phrases read best in ("from alice to dave", "revision 2, version 3, 1 lesion").
-ORDER = ("previous", "annotator", "revision", "version", "lesions", "review", "based_on")
+ORDER = ("previous", "annotator", "revision", "version", "lesions", "review", "based_on", "setting", "from", "to")
 
 
 def describe(events: Iterable[AuditEvent]) -> list[AuditEvent]:

@@ -11,4 +11,5 @@ urlpatterns = [
     path("dataset/redaction/", views.redaction_page, name="redaction"),
     path("dataset/export/", views.export_page, name="export"),
     path("dataset/audit/", views.audit, name="audit"),
+    path("dataset/settings/", views.settings_page, name="settings"),
 ]

@@ -14,10 +14,10 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError
 
-from annotator import exporting, importing, permissions, redaction, selectors, workflow
-from annotator.models import AuditEvent, Image, Status
+from annotator import birads, dataset_settings, exporting, importing, permissions, redaction, selectors, workflow
+from annotator.models import AuditEvent, DescriptorMode, Image, Status
 from annotator.permissions import require
-from annotator.serializers import AssignInput, AuditFilterInput, ImageFilterInput
+from annotator.serializers import AssignInput, AuditFilterInput, ImageFilterInput, SettingsInput
 from curator import api
 from curator import audit as audit_text
 
@@ -165,3 +165,33 @@ def audit(request):
     page.object_list = audit_text.describe(page.object_list)
     query = f"{urlencode({'image': image})}&" if image else ""
     return render(request, "curator/audit.html", {"page": page, "image": image, "query": query})
+
+
+@require(permissions.CONFIGURE)
+def settings_page(request):
+    """Dataset settings: whether readers describe lesions with the BI-RADS lexicon (off, on, required)."""
+    if request.method == "POST":
+        form = SettingsInput(data=request.POST)
+        if not form.is_valid():
+            messages.error(request, f"Nothing changed: {' '.join(map(str, form.errors.get('descriptors', [])))}")
+        else:
+            try:
+                mode = form.validated_data["descriptors"]
+                dataset_settings.set_descriptor_mode(mode=mode, user=request.user)
+                messages.success(request, f"BI-RADS descriptors: {DescriptorMode(mode).label}.")
+            except dataset_settings.SettingsError as e:
+                messages.error(request, e.message)
+        return redirect("curator:settings")
+    history = AuditEvent.objects.filter(action="settings").select_related("actor")[:20]
+    return render(
+        request,
+        "curator/settings.html",
+        {
+            "current": dataset_settings.current(),
+            "modes": DescriptorMode.choices,
+            "lexicon": birads.LEXICON,
+            "lexicon_version": birads.LEXICON_VERSION,
+            "assessments": birads.ASSESSMENT_LABELS,
+            "history": history,
+        },
+    )

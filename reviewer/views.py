@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
-from annotator import permissions, selectors
+from annotator import dataset_settings, permissions, selectors
 from annotator.models import Image
 
 
@@ -26,5 +26,6 @@ def review(request, image_id: int):
             "agreement": selectors.latest_agreement(image, request.user),
             "review_page": True,  # the toolbar adds the remark pin
             "toolbar_label": "Viewer tools",
+            **dataset_settings.page_context(),
         },
     )

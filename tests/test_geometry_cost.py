@@ -315,7 +315,8 @@ def test_coco_area_and_bbox_are_the_same_as_from_the_full_frame_mask(seed):
     rng = np.random.default_rng(700 + seed)
     lesions = [random_lesion(rng) for _ in range(6)]
     coco = CocoFormat()
-    coco.add(None, SimpleNamespace(name="X_001.png", width=W, height=H, components=lesions))
+    record = SimpleNamespace(name="X_001.png", width=W, height=H, components=lesions, drawn=[], assessment="")
+    coco.add(None, record)
     for les, ann in zip(lesions, coco.annotations, strict=True):
         full = old_lesion_mask(les, W, H)
         ys, xs = np.nonzero(full)

@@ -66,6 +66,8 @@ ACTIONS = {
     "redact": lambda w, c: c.post(
         f"/api/images/{w['redaction'].pk}/redact/", {"boxes": [{"x": 0, "y": 0, "w": 10, "h": 10}]}, format="json"
     ),
+    "read the dataset settings": lambda w, c: c.get("/api/settings/"),
+    "change the dataset settings": lambda w, c: c.put("/api/settings/", {"descriptors": "on"}, format="json"),
 }
 
 #                              owner stranger reviewer curator admin anonymous
@@ -90,6 +92,8 @@ MATRIX = {
     "view the pixels of an image in redaction": (404, 404, 404, 200, 200, 403),
     "start an image in redaction": (404, 404, 403, 403, 403, 403),
     "redact": (403, 403, 403, 200, 200, 403),
+    "read the dataset settings": (200, 200, 200, 200, 200, 403),
+    "change the dataset settings": (403, 403, 403, 200, 200, 403),
 }
 CELLS = [(action, role) for action in MATRIX for role in ROLES]
 

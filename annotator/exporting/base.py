@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 from django.db.models import Prefetch
 
-from annotator import geometry
+from annotator import geometry, measurements
 from annotator.models import Image, ImageData, Lesion, Status
 
 CHUNK = 16  # images whose PNG bytes are fetched together
@@ -64,6 +64,8 @@ class ExportRecord:
     source_dataset: str = ""
     source_file: str = ""
     source_licence: str = ""
+    assessment: str = ""  # the consensus layer's BI-RADS category, "" when none
+    spacing: measurements.Spacing | None = None  # mm per pixel in x and y, when calibrated
 
     @functools.cached_property
     def components(self) -> list[geometry.Lesion]:
@@ -105,6 +107,8 @@ def records(options: ExportOptions) -> Iterator[ExportRecord]:
             source_dataset=image.source_dataset,
             source_file=image.source_file,
             source_licence=image.source_licence,
+            assessment=image.consensus.assessment,
+            spacing=measurements.spacing_of(image.pixel_spacing_x_mm, image.pixel_spacing_y_mm, image.pixel_spacing_mm),
         )
 
 

@@ -6,7 +6,10 @@
  * The helpers it shares with the review page are in workspace.js.
  */
 import * as api from "./api.js";
+import { DescriptorPanel, describeLesion, readLexicon } from "./descriptors.js";
+import { spacingOf } from "./measure.js";
 import { Viewer } from "./viewer.js";
+import { Ruler } from "./viewer-ruler.js";
 import {
   bindSmartTool,
   bindToolbar,
@@ -32,9 +35,11 @@ function contentKey(data) {
 async function initAnnotatePage() {
   const app = $("app");
   const imageId = Number(app.dataset.imageId);
-  const spacing = parseFloat(app.dataset.spacing) || null;
+  const spacing = spacingOf(app.dataset);
   const viewer = new Viewer($("stage"), { width: Number(app.dataset.width), height: Number(app.dataset.height) });
   window.busViewer = viewer;
+  const lexicon = readLexicon();
+  const mode = app.dataset.descriptors || "off";
 
   // needsStart: the image is the reader's to draw but has no draft yet. Looking at it changes
   // nothing on the server; the draft is started (POST start) on the first edit, before the first save.
@@ -195,11 +200,15 @@ async function initAnnotatePage() {
   }
 
   // --- side panel ---
+  const descriptors = new DescriptorPanel(viewer, { lex: lexicon, mode, editable: () => !st.readOnly });
+  const describe = mode === "off" ? null : (lesion) => describeLesion(lesion, lexicon, mode);
+  const ruler = new Ruler(viewer, { spacing, button: $("tool-ruler") });
   const normal = $("normal");
   const flags = { doppler: $("flag-doppler"), marks: $("flag-marks"), combined: $("flag-combined") };
   function renderAll() {
     const attrs = viewer.attrs;
-    renderLesionList(viewer, { spacing });
+    renderLesionList(viewer, { spacing, describe });
+    descriptors.render();
     normal.checked = !!attrs.is_normal;
     normal.disabled = st.readOnly || (viewer.lesions.length > 0 && !attrs.is_normal);
     normal.closest("label").title = normal.disabled && !st.readOnly ? "Delete the lesions to mark the image normal" : "";
@@ -238,7 +247,7 @@ async function initAnnotatePage() {
       schedule();
     }
   });
-  viewer.on("selectionchange", () => renderLesionList(viewer, { spacing }));
+  viewer.on("selectionchange", () => (renderLesionList(viewer, { spacing, describe }), descriptors.render()));
   bindToolbar(viewer);
   bindSmartTool(viewer, imageId);
   setupHelp();
@@ -250,6 +259,8 @@ async function initAnnotatePage() {
     } else if (!isTextTarget(e.target) && !e.ctrlKey && !e.metaKey && !e.altKey && e.key === "n") {
       e.preventDefault();
       toggleNormal(!viewer.attrs.is_normal);
+    } else if (!isTextTarget(e.target) && !e.ctrlKey && !e.metaKey && !e.altKey && e.key === "d") {
+      if (descriptors.focus()) e.preventDefault();
     }
   });
   window.addEventListener("online", () => st.dirty && saveNow());
@@ -295,6 +306,7 @@ async function initAnnotatePage() {
     } catch (err) {
       if (err.conflict && err.current) showConflict(err);
       else showError(`Not submitted: ${err.detail}`);
+      if (err.lesion != null) viewer.select(err.lesion);
     } finally {
       button.disabled = st.readOnly;
     }
@@ -374,6 +386,7 @@ async function initAnnotatePage() {
     ready: false, // loaded: drawable (or read-only), whether or not a draft was started yet
     saveNow,
     viewer,
+    ruler,
   };
 
   try {

@@ -99,11 +99,14 @@ export const exportJobDownloadUrl = (id) => `/api/export-jobs/${id}/download/`;
 /** The drawable part of a layer, in the shape PUT and edit-approve take. */
 export function layerContent(data) {
   return {
-    lesions: (data.lesions || []).map((l) => ({ label: l.label, points: l.points, holes: l.holes || [] })),
+    lesions: (data.lesions || []).map((l) => ({
+      label: l.label, points: l.points, holes: l.holes || [], descriptors: l.descriptors || {},
+    })),
     is_normal: !!data.is_normal,
     doppler: !!data.doppler,
     marks: !!data.marks,
     combined: !!data.combined,
     note: data.note || "",
+    assessment: data.assessment || "",
   };
 }

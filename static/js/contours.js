@@ -167,6 +167,8 @@ export function copyLesion(l) {
     label: l.label,
     points: l.points.map((p) => [p[0], p[1]]),
     holes: (l.holes || []).map((h) => h.map((p) => [p[0], p[1]])),
+    // BI-RADS descriptors travel with the contour (annotator/birads.py); never read here.
+    descriptors: structuredClone(l.descriptors || {}),
   };
 }
 

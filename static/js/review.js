@@ -5,7 +5,10 @@
  */
 import * as api from "./api.js";
 import { centroid } from "./contours.js";
+import { DescriptorPanel, describeLesion, readLexicon, summary } from "./descriptors.js";
+import { spacingOf } from "./measure.js";
 import { Viewer } from "./viewer.js";
+import { Ruler } from "./viewer-ruler.js";
 import {
   bindSmartTool,
   bindToolbar,
@@ -23,7 +26,9 @@ const $ = (id) => document.getElementById(id);
 async function initReviewPage() {
   const app = $("app");
   const imageId = Number(app.dataset.imageId);
-  const spacing = parseFloat(app.dataset.spacing) || null;
+  const spacing = spacingOf(app.dataset);
+  const lexicon = readLexicon();
+  const mode = app.dataset.descriptors || "off";
   const viewer = new Viewer($("stage"), {
     width: Number(app.dataset.width), height: Number(app.dataset.height), readOnly: true,
   });
@@ -41,6 +46,9 @@ async function initReviewPage() {
     },
     viewer,
   };
+  const descriptors = new DescriptorPanel(viewer, { lex: lexicon, mode, editable: () => st.editing });
+  const describe = mode === "off" ? null : (lesion) => describeLesion(lesion, lexicon, mode);
+  window.busPage.ruler = new Ruler(viewer, { spacing, button: $("tool-ruler") });
 
   const showError = (box, msg) => {
     $(box).hidden = !msg;
@@ -70,12 +78,20 @@ async function initReviewPage() {
       const text = el("textarea", { class: "remark-text", rows: "2", maxlength: "2000", placeholder: "What should change here?",
         "aria-label": `Remark ${i + 1}`, oninput: (e) => (r.text = e.target.value) });
       text.value = r.text;
+      // What the annotator described, so that "margin should be spiculated" is written against it.
+      const lesion = r.lesionIndex != null && r.lesionIndex >= 0 ? viewer.lesions[r.lesionIndex] : null;
+      const described = lesion && (mode !== "off" || Object.keys(lesion.descriptors || {}).length)
+        ? el("span", { class: "remark-descriptors" },
+          `Described as: ${summary(lesion.descriptors, lexicon) || "not described"}${
+            viewer.attrs.assessment ? ` · assessment ${viewer.attrs.assessment}` : ""}`)
+        : null;
       return el("li", { class: "remark pending", dataset: { index: String(i) } },
         el("div", { class: "remark-head" },
           el("span", { class: "pin-no pending" }, String(i + 1)),
           el("span", { class: "muted small" }, where),
           el("button", { type: "button", class: "link-btn", title: "Remove this remark",
             onclick: () => (st.remarks.splice(i, 1), renderRemarks()) }, "remove")),
+        described,
         text);
     }));
     $("remarks-hint").hidden = st.remarks.length > 0;
@@ -108,7 +124,10 @@ async function initReviewPage() {
   const lesionExtra = (lesion, i) => st.editing || !reviewable() ? null
     : el("button", { type: "button", class: "link-btn", title: "Add a remark about this lesion",
       onclick: () => addRemark({ lesion: lesion.id ?? null, lesionIndex: i }) }, "remark");
-  const renderList = () => renderLesionList(viewer, { spacing, extra: lesionExtra });
+  const renderList = () => {
+    renderLesionList(viewer, { spacing, extra: lesionExtra, describe });
+    descriptors.render();
+  };
   const flags = { normal: "is_normal", "flag-doppler": "doppler", "flag-marks": "marks", "flag-combined": "combined" };
   function renderFlags() {
     for (const [id, key] of Object.entries(flags)) {
@@ -223,6 +242,7 @@ async function initReviewPage() {
   window.addEventListener("keydown", (e) => {
     if (isTextTarget(e.target) || e.ctrlKey || e.metaKey || e.altKey) return;
     if (e.key === "r" && !st.editing && reviewable()) setPinMode(viewer.mode !== "pin");
+    else if (e.key === "d" && st.editing && descriptors.focus()) e.preventDefault();
     else if (e.key === "Escape" && viewer.mode === "pin") setPinMode(false);
   });
 

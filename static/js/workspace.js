@@ -6,6 +6,7 @@
  */
 import * as api from "./api.js";
 import { centroid } from "./contours.js";
+import { cachedDiameters } from "./measure.js";
 import { cachedPixelArea } from "./raster.js";
 import { isTextTarget } from "./viewer-keys.js";
 
@@ -29,11 +30,21 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-/** The area as the export will count it: painted mask pixels (raster.js), not the polygon's area. */
+/** The area as the export will count it: painted mask pixels (raster.js), not the polygon's area.
+ * `spacing` is {x, y} mm per pixel (measure.js spacingOf) or a single figure, or null. */
 export function formatArea(lesion, spacing, { width, height }) {
   const px = cachedPixelArea(lesion, width, height);
   const text = `${Math.round(px).toLocaleString("en-GB")} px`;
-  return spacing ? `${text} · ${(px * spacing * spacing).toFixed(1)} mm²` : text;
+  const s = typeof spacing === "number" ? { x: spacing, y: spacing } : spacing;
+  return s ? `${text} · ${(px * s.x * s.y).toFixed(1)} mm²` : text;
+}
+
+/** "⌀ 12.3 × 8.1 mm": the longest diameter and the one perpendicular to it (measure.js). */
+export function formatDiameters(lesion, spacing) {
+  const s = typeof spacing === "number" ? { x: spacing, y: spacing } : spacing;
+  const d = cachedDiameters(lesion.points, s);
+  const digits = d.unit === "mm" ? 1 : 0;
+  return `⌀ ${d.longest.toFixed(digits)} × ${d.perpendicular.toFixed(digits)} ${d.unit}`;
 }
 
 /** Show a message in the viewer's status bar: for 4 s, or until replaced when `sticky`. */
@@ -124,7 +135,7 @@ export function bindToolbar(viewer) {
 }
 
 /** One `li` per lesion (data-label, data-index); a click selects it in the viewer. */
-export function renderLesionList(viewer, { spacing = null, extra = null } = {}) {
+export function renderLesionList(viewer, { spacing = null, extra = null, describe = null } = {}) {
   const list = $("lesion-list");
   const lesions = viewer.lesions;
   list.replaceChildren(
@@ -143,6 +154,9 @@ export function renderLesionList(viewer, { spacing = null, extra = null } = {}) 
       el("span", { class: `swatch ${lesion.label}` }),
       el("span", { class: "lesion-name" }, `${i + 1}. ${LABEL_NAMES[lesion.label]}`),
       el("span", { class: "lesion-area" }, formatArea(lesion, spacing, viewer)),
+      el("span", { class: "lesion-measure", title: "Longest diameter × the diameter perpendicular to it" },
+        formatDiameters(lesion, spacing)),
+      describe ? describe(lesion, i) : null,
       extra ? extra(lesion, i) : null),
     ),
   );

@@ -103,9 +103,12 @@ def check_export(zf: zipfile.ZipFile, drawn: geometry.Lesion) -> None:
         "agreement_lesions.csv",
         "annotations/instances.json",
         "images/EXPO_000.png",
+        "lesions.csv",  # the export page ticks every registered format, issue 11's included
         "masks/EXPO_000.png",
         "splits.csv",
     ]
+    lesions = zf.read("lesions.csv").decode("utf-8-sig").splitlines()
+    assert len(lesions) == 2 and lesions[1].startswith("EXPO_000.png;1;malignant;")
     mask = np.asarray(PIL.Image.open(io.BytesIO(zf.read("masks/EXPO_000.png"))))
     assert mask.shape == (64, 96, 3)
     expected = geometry.lesion_mask(drawn, 96, 64).astype(bool)
