@@ -112,8 +112,14 @@ class Group:
         return _mean(self._defined("dice"))
 
     @property
-    def hd95_median(self) -> float | None:
-        return _median(self._defined("hd95"))
+    def hd95_medians(self) -> list[tuple[float, str]]:
+        """(median HD95, unit) per unit: millimetres and pixels are never pooled."""
+        out = []
+        for unit in self.units:
+            values = [r["hd95"] for r in self.rows if r["unit"] == unit and r["hd95"] is not None]
+            if values:
+                out.append((statistics.median(values), unit))
+        return out
 
     @property
     def hd95_undefined(self) -> int:

@@ -2,6 +2,7 @@
 the per-lesion figures on the review page."""
 
 import datetime
+import math
 import re
 
 import pytest
@@ -149,3 +150,26 @@ def test_the_review_page_shows_the_per_lesion_figures_of_the_approval(alice, bob
     # an image without an approval has no panel
     fresh = factories.submitted_image(alice, "AAAA_004.png")
     assert 'id="lesion-agreement"' not in logged_in(bob).get(f"/images/{fresh.pk}/review/").content.decode()
+
+
+def test_hd95_in_mm_and_in_pixels_is_never_pooled(alice, bob, carol):
+    spaced = edited(alice, bob, "MMMM_001.png")
+    edited(alice, bob, "PXPX_001.png")
+    spaced.__class__.objects.filter(pk=spaced.pk).update(pixel_spacing_x_mm=0.1, pixel_spacing_y_mm=0.1)
+    call_recompute()
+    response = logged_in(carol).get("/agreement/")
+    group = response.context["report"]["all"]
+    mm, px = Agreement.objects.get(image=spaced), Agreement.objects.exclude(image=spaced).get()
+    assert (mm.unit, px.unit) == ("mm", "px")
+    assert group.hd95_medians == [(mm.hd95, "mm"), (px.hd95, "px")]
+    assert math.isclose(mm.hd95, px.hd95 * 0.1)
+    html = response.content.decode()
+    assert html.count('<svg class="hist"') >= 3  # Dice, HD95 in mm, HD95 in px for all pairs
+    svgs = re.findall(r'<svg class="hist"[^>]*aria-label="HD95 \((mm|px)\), all readers', html)
+    assert sorted(svgs) == ["mm", "px"]
+
+
+def call_recompute() -> None:
+    from django.core.management import call_command
+
+    call_command("recompute_agreement", stdout=open("/dev/null", "w"))
