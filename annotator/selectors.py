@@ -136,6 +136,18 @@ def image_context(image: Image, user) -> dict:
     }
 
 
+def submitted_readings(image: Image) -> list[MaskLayer] | None:
+    """Both readers' submitted layers of an image in adjudication (reader 1 first), or None."""
+    if image.status != Status.ADJUDICATION:
+        return None
+    layers = list(
+        MaskLayer.objects.filter(image=image, status=LayerStatus.SUBMITTED, reader__in=[1, 2])
+        .prefetch_related("lesions")
+        .order_by("reader")
+    )
+    return layers if len(layers) == 2 else None
+
+
 def image_spacing(image: Image) -> agreement_metrics.Spacing | None:
     x = image.pixel_spacing_x_mm or image.pixel_spacing_mm
     y = image.pixel_spacing_y_mm or image.pixel_spacing_mm

@@ -349,7 +349,7 @@ def save_draft(
     except MaskLayer.DoesNotExist:
         raise NotFound("no such layer") from None
     image = layer.image
-    if not permissions.can(user, permissions.VIEW, image):
+    if not permissions.can(user, permissions.VIEW, image) or not permissions.may_see_layer(user, layer):
         raise NotFound("no such layer")
     if not permissions.may_edit_layer(user, layer):
         raise NotAllowed(f"only the assigned annotator edits the draft of {image.name}")

@@ -55,7 +55,8 @@ def test_a_reader_edits_only_their_own_layer(alice, erin, double_image_in):
     image = double_image_in("double_reading", second_submitted=True)
     mine = image.layers.get(author=alice)
     theirs = image.layers.get(author=erin)
-    with pytest.raises(workflow.NotAllowed):
+    # The other reader's layer does not exist for her (404), so a save tells her nothing about it.
+    with pytest.raises(workflow.NotFound):
         workflow.save_draft(layer_id=mine.pk, user=erin, content=content(), expected_version=mine.version)
     with pytest.raises(workflow.NotAllowed):
         workflow.submit_reading(layer_id=mine.pk, user=erin)
