@@ -42,7 +42,7 @@ def _annotators():
 
 @require(permissions.AUDIT)
 def dashboard(request):
-    images = Image.objects.select_related("patient", "annotator").order_by("name")
+    images = Image.objects.select_related("patient", "annotator", "second_annotator").order_by("name")
     filters = ImageFilterInput(data=request.GET)
     if filters.is_valid():
         images = selectors.filter_images(images, filters.validated_data)
