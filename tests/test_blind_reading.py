@@ -355,3 +355,100 @@ def test_a_user_with_no_role_is_not_a_reader():
     nobody = make_user("nobody")
     image = make_image("DUAL_000.png")
     assert permissions.is_reader(nobody, image) is False
+
+
+# --- over the API ---------------------------------------------------------------------------------
+
+
+def _client(user):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.raise_request_exception = False
+    client.force_authenticate(user)
+    return client
+
+
+def test_the_combined_endpoint_gives_what_adjudication_combine_gives_and_stores_nothing(bob, double_image_in):
+    image = double_image_in("adjudication")
+    first, second = (layer.geometry_lesions() for layer in image.layers.order_by("reader"))
+    layers_before = MaskLayer.objects.count()
+    for operation in adjudication.OPERATIONS:
+        body = _client(bob).get(f"/api/images/{image.pk}/combined/?operation={operation}").json()
+        expected = adjudication.combine(first, second, image.width, image.height, operation)
+        assert [(les["label"], les["points"], les["holes"]) for les in body["lesions"]] == [
+            (les.label, les.points, les.holes) for les in expected.lesions
+        ]
+        assert body["lesions"], operation  # the two readings overlap
+    assert MaskLayer.objects.count() == layers_before
+    assert _client(bob).get(f"/api/images/{image.pk}/combined/?operation=xor").status_code == 400
+
+
+def test_adjudicating_over_the_api_from_the_union(bob, double_image_in):
+    image = double_image_in("adjudication")
+    union = _client(bob).get(f"/api/images/{image.pk}/combined/?operation=union").json()["lesions"]
+    response = _client(bob).post(
+        f"/api/images/{image.pk}/adjudicate-edit/",
+        {"start_from": "union", "layer": {"lesions": union, "doppler": True}, "comment": "both margins"},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert [r["decision"] for r in response.json()] == ["adjudicated", "adjudicated"]
+    image.refresh_from_db()
+    assert image.status == Status.APPROVED and image.doppler is True
+    assert [les.points for les in image.consensus.lesions.all()] == [les["points"] for les in union]
+
+
+@pytest.mark.parametrize(
+    "path, body, code",
+    [
+        ("adjudicate/", {"layer": "x"}, 400),
+        ("adjudicate/", {"layer": 999999}, 400),  # not one of the two readings
+        ("adjudicate-edit/", {"start_from": "xor", "layer": {"is_normal": True}}, 400),
+        (
+            "adjudicate-edit/",
+            {"start_from": "union", "layer": {"lesions": [{"label": "benign", "points": [[0, 0]]}]}},
+            400,
+        ),
+        ("adjudicate-edit/", {"start_from": "union", "layer": {}}, 400),  # nothing drawn
+        ("return-reading/", {"layers": [], "comment": "x"}, 400),
+        ("return-reading/", {"layers": ["reading"], "comment": " "}, 400),
+    ],
+)
+def test_bad_adjudication_input_is_a_400_and_changes_nothing(bob, double_image_in, path, body, code):
+    image = double_image_in("adjudication")
+    if body.get("layers") == ["reading"]:
+        body["layers"] = [image.layers.first().pk]
+    events = AuditEvent.objects.count()
+    response = _client(bob).post(f"/api/images/{image.pk}/{path}", body, format="json")
+    assert response.status_code == code, response.content
+    assert response.json()  # says what was wrong: a field's message, or {code, detail} from the workflow
+    assert Image.objects.get(pk=image.pk).status == Status.ADJUDICATION
+    assert AuditEvent.objects.count() == events and not Review.objects.exists()
+
+
+def test_deciding_twice_is_a_409(bob, double_image_in):
+    image = double_image_in("adjudication")
+    layer = image.layers.first()
+    assert (
+        _client(bob).post(f"/api/images/{image.pk}/adjudicate/", {"layer": layer.pk}, format="json").status_code == 200
+    )
+    again = _client(bob).post(f"/api/images/{image.pk}/adjudicate/", {"layer": layer.pk}, format="json")
+    assert again.status_code == 409 and again.json()["code"] == "invalid_transition"
+
+
+def test_the_assign_api_and_page_take_a_second_reader(alice, carol, erin):
+    from django.test import Client
+
+    one, two = make_image("DUAL_000.png"), make_image("DUAL_001.png")
+    body = {"images": [one.pk], "annotator": "alice", "second_annotator": "erin"}
+    assert _client(carol).post("/api/assign/", body, format="json").json() == {"assigned": 1}
+    same = {"images": [one.pk], "annotator": "alice", "second_annotator": "alice"}
+    assert _client(carol).post("/api/assign/", same, format="json").status_code == 400
+    page = Client()
+    page.force_login(carol)
+    page.post("/dataset/assign/", {"images": [two.pk], "annotator": "erin", "second_annotator": "alice"})
+    one.refresh_from_db()
+    two.refresh_from_db()
+    assert (one.annotator, one.second_annotator) == (alice, erin)
+    assert (two.annotator, two.second_annotator) == (erin, alice)
