@@ -52,7 +52,7 @@ def review_queue(user):
     return (
         Image.objects.filter(status__in=[Status.SUBMITTED, Status.ADJUDICATION])
         .restrict(user, permissions.REVIEW)
-        .select_related("patient", "annotator")
+        .select_related("patient", "annotator", "second_annotator")
         .order_by("updated_at", "pk")
     )
 

@@ -452,3 +452,17 @@ def test_the_assign_api_and_page_take_a_second_reader(alice, carol, erin):
     two.refresh_from_db()
     assert (one.annotator, one.second_annotator) == (alice, erin)
     assert (two.annotator, two.second_annotator) == (erin, alice)
+
+
+def test_pages_name_both_readers_in_the_queue_and_the_audit_log(alice, bob, carol, erin, double_image_in):
+    from django.test import Client
+
+    image = double_image_in("adjudication")
+    client = Client()
+    client.force_login(bob)
+    row = client.get("/review/").content.decode()
+    assert image.name in row and "alice + erin" in row
+    client.force_login(carol)
+    audit = client.get(f"/dataset/audit/?image={image.name}").content.decode()
+    assert "from nobody to alice, and erin, read blind" in audit
+    assert "finish_reading" in audit
