@@ -139,3 +139,63 @@ def test_two_readers_draw_blind_and_the_adjudicator_edits_one_reading_into_the_c
     rp.wait_for_url(at_queue)
     assert rp.js_errors == [] and ap.js_errors == [] and ep.js_errors == [] and cp.js_errors == []
     assert curator.username == "carol"
+
+
+def test_the_adjudicator_starts_from_the_intersection_or_sends_a_reading_back(login):
+    """Set up through the workflow (the drawing is the first test's): the intersection offered by the
+    page is what adjudication.combine gives, and is stored as drawn; a send-back from the page
+    returns the ticked reading only."""
+    from annotator import adjudication
+    from tests.factories import content
+
+    first, second, adjudicator, curator = alice(), erin(), bob(), carol()
+    images = []
+    for k in range(2):
+        image, _ = scan(f"BLND_00{k}.png", None, seed=17 + k)
+        workflow.assign(image_ids=[image.pk], annotator=first, second_annotator=second, user=curator)
+        for reader, outline in ((first, POLYGON), (second, SHIFTED)):
+            layer = workflow.start_reading(image_id=image.pk, user=reader)
+            layer = workflow.save_draft(
+                layer_id=layer.pk,
+                user=reader,
+                content=content(("benign", [list(map(float, p)) for p in outline])),
+                expected_version=layer.version,
+            )
+            workflow.submit_reading(layer_id=layer.pk, user=reader)
+        images.append(Image.objects.get(pk=image.pk))
+    intersect, send_back = images
+
+    rp = login("bob", PASSWORD)
+    open_review(rp, intersect)
+    rp.click("#adj-intersection")
+    rp.wait_for_function("() => !document.getElementById('adj-confirm').hidden")
+    readings = [layer.geometry_lesions() for layer in intersect.layers.order_by("reader")]
+    expected = adjudication.combine(*readings, intersect.width, intersect.height, "intersection").lesions
+    assert rp.evaluate("window.busViewer.lesions.map((l) => l.points)") == [les.points for les in expected]
+    rp.click("#adj-confirm")
+    wait_until(lambda: Image.objects.get(pk=intersect.pk).status == "approved", what="the intersection approved")
+    consensus = Image.objects.get(pk=intersect.pk).consensus
+    assert consensus.author == adjudicator and consensus.based_on_id is None
+    assert [les.points for les in consensus.lesions.all()] == [les.points for les in expected]
+    event = AuditEvent.objects.filter(image=intersect).order_by("-id").first()
+    assert (event.action, event.detail["start_from"]) == ("adjudicate_edit", "intersection")
+
+    rp.wait_for_url(lambda url: f"/images/{send_back.pk}/review/" in url)  # the next in the queue
+    rp.wait_for_function("() => window.busPage && window.busPage.state === 'ready' && window.busViewer.imageLoaded")
+    rp.click("#adj-return")
+    assert "Tick the reading" in rp.text_content("#adj-error")
+    rp.check("#adj-return-2")
+    rp.click("#adj-return")
+    assert "comment" in rp.text_content("#adj-error")
+    rp.fill("#adj-comment", "erin: the lesion is further left")
+    rp.click("#adj-return")
+    wait_until(lambda: Image.objects.get(pk=send_back.pk).status == "double_reading", what="the send-back")
+    statuses = dict(send_back.layers.values_list("author__username", "status"))
+    assert statuses == {"alice": "submitted", "erin": "returned"}
+    review = Review.objects.get(image=send_back)
+    assert (review.decision, review.annotator, review.comment) == (
+        "returned",
+        second,
+        "erin: the lesion is further left",
+    )
+    assert rp.js_errors == []
