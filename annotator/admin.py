@@ -30,7 +30,7 @@ class ImageAdmin(admin.ModelAdmin):
         (
             "Workflow (read-only here)",
             {
-                "fields": ["status", "annotator", "consensus", "doppler", "marks", "combined"],
+                "fields": ["status", "annotator", "second_annotator", "consensus", "doppler", "marks", "combined"],
                 "description": WORKFLOW_NOTE,
             },
         ),
@@ -40,6 +40,7 @@ class ImageAdmin(admin.ModelAdmin):
     readonly_fields = [
         "status",
         "annotator",
+        "second_annotator",
         "consensus",
         "doppler",
         "marks",

@@ -6,7 +6,7 @@ validates once and returns typed content, the workflow acts.
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -100,6 +100,9 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
         if "layer" in request.query_params:
             layer_id = valid(IdInput, request, data={"id": request.query_params["layer"]})["id"]
             layer = get_object_or_404(MaskLayer, pk=layer_id, image=image)
+            layer.image = image
+            if not permissions.may_see_layer(request.user, layer):  # the other reader's, read blind
+                raise Http404("no such layer")
         else:
             layer = image.consensus
             if layer is None:
@@ -113,14 +116,21 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"], pagination_class=None)
     def layers(self, request, pk=None):
         image = self.get_object()
-        layers = image.layers.select_related("author").prefetch_related("lesions").order_by("revision")
+        layers = (
+            image.layers.exclude(permissions.blind_layers(request.user))
+            .select_related("author")
+            .prefetch_related("lesions")
+            .order_by("revision")
+        )
         return Response(LayerSerializer(layers, many=True).data)
 
     @extend_schema(request=None, responses=LayerSerializer)
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
         image = self.get_object()
-        layer = workflow.start(image_id=image.pk, user=request.user)
+        # One endpoint for both modes: the workflow refuses the wrong one (409) if the mode changed meanwhile.
+        start = workflow.start_reading if image.is_double_read else workflow.start
+        layer = start(image_id=image.pk, user=request.user)
         return Response(LayerSerializer(layer).data)
 
     @extend_schema(request=ProposeInput, responses=ProposalSerializer)
@@ -147,7 +157,7 @@ class LayerViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     required_actions = {"update": permissions.ANNOTATE, "submit": permissions.ANNOTATE}
 
     def get_queryset(self):
-        layers = MaskLayer.objects.filter(image__in=Image.objects.restrict(self.request.user, permissions.VIEW))
+        layers = permissions.restrict_layers(MaskLayer.objects.all(), self.request.user)
         if self.action == "retrieve":
             return layers.select_related("author").prefetch_related("lesions")
         return layers.select_related("image")
@@ -177,7 +187,8 @@ class LayerViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     def submit(self, request, pk=None):
         layer = self.get_object()
         data = valid(VersionInput, request)
-        submitted = workflow.submit(layer_id=layer.pk, user=request.user, expected_version=data.get("version"))
+        submit = workflow.submit_reading if layer.image.is_double_read else workflow.submit
+        submitted = submit(layer_id=layer.pk, user=request.user, expected_version=data.get("version"))
         return Response(LayerSerializer(MaskLayer.objects.get(pk=submitted.pk)).data)
 
 
@@ -185,9 +196,8 @@ class ReviewViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = ReviewSerializer
 
     def get_queryset(self):
-        images = Image.objects.restrict(self.request.user, permissions.VIEW)
         return (
-            Review.objects.filter(image__in=images)
+            permissions.restrict_reviews(Review.objects.all(), self.request.user)
             .select_related("reviewer")
             .prefetch_related("remarks")
             .order_by("-created_at")

@@ -42,7 +42,9 @@ class PatientKey(models.Model):
 
 class Status(models.TextChoices):
     """Where an image stands in the two-reader loop (``redaction``: imported from DICOM, waiting for
-    a curator to black out burned-in text; no reader sees it)."""
+    a curator to black out burned-in text; no reader sees it). Blind double reading (an image with
+    a ``second_annotator``) uses ``double_reading`` while its two readers draw and ``adjudication``
+    once both have submitted, instead of draft / submitted / returned."""
 
     REDACTION = "redaction", "Redaction"
     NEW = "new", "New"
@@ -50,6 +52,8 @@ class Status(models.TextChoices):
     SUBMITTED = "submitted", "Submitted"
     RETURNED = "returned", "Returned"
     APPROVED = "approved", "Approved"
+    DOUBLE_READING = "double_reading", "Double reading"
+    ADJUDICATION = "adjudication", "Adjudication"
 
 
 class ImageQuerySet(models.QuerySet):
@@ -101,6 +105,10 @@ class Image(models.Model):
     annotator = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_images"
     )
+    # Set for blind double reading: the second of two independent readers (``annotator`` is the first).
+    second_annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="second_read_images"
+    )
     consensus = models.OneToOneField(
         "MaskLayer", null=True, blank=True, on_delete=models.PROTECT, related_name="consensus_of"
     )
@@ -117,6 +125,11 @@ class Image(models.Model):
             ),
             models.CheckConstraint(condition=Q(width__gt=0) & Q(height__gt=0), name="image_has_size"),
             models.CheckConstraint(
+                condition=Q(second_annotator__isnull=True)
+                | (Q(annotator__isnull=False) & ~Q(second_annotator=F("annotator"))),
+                name="two_different_readers",
+            ),
+            models.CheckConstraint(
                 condition=Q(pixel_spacing_mm__isnull=True) | Q(pixel_spacing_mm__gt=0), name="spacing_positive"
             ),
             models.CheckConstraint(
@@ -131,6 +144,14 @@ class Image(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_double_read(self) -> bool:
+        return self.second_annotator_id is not None
+
+    def reader_slot(self, user) -> int:
+        """1 for the (first) annotator, 2 for the second reader of a double reading."""
+        return 2 if self.second_annotator_id is not None and self.second_annotator_id == user.pk else 1
 
 
 # What a DICOM import stores about an image besides its pixels: allow-listed values and keyed
@@ -182,6 +203,9 @@ class MaskLayer(models.Model):
     based_on = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.DRAWN)
     status = models.CharField(max_length=16, choices=LayerStatus.choices, default=LayerStatus.DRAFT)
+    # Which reader's drawing this is: 1 (the annotator, and every layer of single reading, reviewers'
+    # edits included) or 2 (the second reader of a blind double reading).
+    reader = models.PositiveSmallIntegerField(default=1)
     # Bumped by every save; a save must name the version it was based on (optimistic locking).
     version = models.PositiveIntegerField(default=1)
     is_normal = models.BooleanField(default=False)
@@ -200,11 +224,14 @@ class MaskLayer(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["image", "revision"], name="one_layer_per_revision"),
             models.UniqueConstraint(
-                fields=["image"], condition=Q(status__in=OPEN_LAYER_STATUSES), name="one_open_layer_per_image"
+                fields=["image", "reader"],
+                condition=Q(status__in=OPEN_LAYER_STATUSES),
+                name="one_open_layer_per_image_and_reader",
             ),
             models.CheckConstraint(
                 condition=Q(assessment__in=("", *birads.ASSESSMENT_CATEGORIES)), name="layer_assessment_valid"
             ),
+            models.CheckConstraint(condition=Q(reader__in=[1, 2]), name="layer_reader_1_or_2"),
         ]
 
     def __str__(self) -> str:
@@ -251,12 +278,20 @@ class Review(models.Model):
         EDITED_APPROVED = "edited_approved", "Edited and approved"
         RETURNED = "returned", "Sent back"
         REOPENED = "reopened", "Reopened by a curator"
+        # Blind double reading: the adjudicator settled the consensus; one per reader's layer, with
+        # the Dice of that layer against the consensus.
+        ADJUDICATED = "adjudicated", "Adjudicated"
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="reviews")
     layer = models.ForeignKey(MaskLayer, on_delete=models.PROTECT, related_name="reviews")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
     # Denormalised so the database itself can refuse self-review.
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Blind double reading: the other reader, denormalised too, so the database refuses an
+    # adjudicator who is either reader.
+    other_reader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     decision = models.CharField(max_length=16, choices=Decision.choices)
     comment = models.TextField(blank=True, max_length=4000)
     # Inter-reader agreement: Dice of the annotator's mask and the approved mask (1.0 when approved
@@ -269,6 +304,10 @@ class Review(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(decision="reopened") | ~Q(reviewer=F("annotator")), name="reviewer_is_not_annotator"
+            ),
+            models.CheckConstraint(
+                condition=Q(other_reader__isnull=True) | ~Q(reviewer=F("other_reader")),
+                name="adjudicator_is_neither_reader",
             ),
             models.CheckConstraint(
                 condition=~Q(decision__in=["returned", "reopened"]) | ~Q(comment=""), name="send_back_has_comment"

@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet, Value
 from rest_framework.permissions import BasePermission
 
-from annotator.models import Image, MaskLayer, Status
+from annotator.models import Image, MaskLayer, Review, Status
 
 ANNOTATOR = "annotator"
 REVIEWER = "reviewer"
@@ -48,10 +48,14 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
 }
 ACTIONS = tuple(sorted(set().union(*ROLE_ACTIONS.values())))
 
-# Images a reviewer may see: those that have reached a second reader.
-REVIEWER_VISIBLE = (Status.SUBMITTED, Status.RETURNED, Status.APPROVED)
+# Images a reviewer may see: those that have reached a second reader (or, read blind by two
+# readers, an adjudicator). An image in ``double_reading`` is seen by its two readers only.
+REVIEWER_VISIBLE = (Status.SUBMITTED, Status.RETURNED, Status.APPROVED, Status.ADJUDICATION)
 # Images no reader sees, even when assigned: burned-in text may still show a patient's name.
 HIDDEN_FROM_READERS = (Status.REDACTION,)
+# Blind double reading: until the adjudicator approves a consensus, neither reader sees anything of
+# the other's layers (drawing, lesion count, remarks on it), whatever else their roles allow.
+BLIND_STATUSES = (Status.DOUBLE_READING, Status.ADJUDICATION)
 
 
 def role_names(prefix: str = "") -> ArrayAgg:
@@ -97,7 +101,8 @@ def image_rule(user, action: str) -> Q | None:
             clauses.append(Q())
         elif role == ANNOTATOR:
             if action in (VIEW, ANNOTATE):
-                clauses.append(Q(annotator=user) & ~Q(status__in=HIDDEN_FROM_READERS))
+                readers = Q(annotator=user) | Q(second_annotator=user)
+                clauses.append(readers & ~Q(status__in=HIDDEN_FROM_READERS))
         elif role == REVIEWER:
             # Whether the image is in a reviewable status is the workflow's question, not this one.
             visible = Q(status__in=REVIEWER_VISIBLE)
@@ -105,11 +110,13 @@ def image_rule(user, action: str) -> Q | None:
                 # Seeing one's own work is harmless; a decision on it is refused (403), not hidden.
                 clauses.append(visible)
             else:
-                # Never a reader of it: neither the assigned annotator nor the author of any of its
-                # layers, whatever the layer's source (drawn here, imported as their draft, or
-                # their own earlier edit as a reviewer).
+                # Never a reader of it: neither the assigned annotator (nor, read blind, the second
+                # reader) nor the author of any of its layers, whatever the layer's source (drawn
+                # here, imported as their draft, or their own earlier edit as a reviewer).
                 authored = MaskLayer.objects.filter(author=user)
-                clauses.append(visible & ~Q(annotator=user) & ~Q(pk__in=authored.values("image_id")))
+                clauses.append(
+                    visible & ~Q(annotator=user) & ~Q(second_annotator=user) & ~Q(pk__in=authored.values("image_id"))
+                )
     if not clauses:
         return None
     combined = clauses[0]
@@ -153,14 +160,14 @@ def can(user, action: str, image: Image | None = None) -> bool:
         return has_role_action(user, action)
     if action == ANNOTATE:
         # Only annotators annotate, and only their assigned images: decided without a query
-        # (the same rule as image_rule's Q(annotator=user)), since every save asks it.
-        return ANNOTATOR in roles_of(user) and image.annotator_id == user.pk and image.status not in HIDDEN_FROM_READERS
+        # (the same rule as image_rule's reader clause), since every save asks it.
+        return ANNOTATOR in roles_of(user) and is_reader(user, image) and image.status not in HIDDEN_FROM_READERS
     if action == VIEW:
         # The clauses that need no query (image_rule's Q() and the annotator's) first.
         roles = roles_of(user)
         if roles & {CURATOR, ADMIN}:
             return True
-        if ANNOTATOR in roles and image.annotator_id == user.pk and image.status not in HIDDEN_FROM_READERS:
+        if ANNOTATOR in roles and is_reader(user, image) and image.status not in HIDDEN_FROM_READERS:
             return True
     rule = image_rule(user, action)
     if rule is None:
@@ -170,9 +177,48 @@ def can(user, action: str, image: Image | None = None) -> bool:
     return Image.objects.filter(rule, pk=image.pk).exists()
 
 
+def is_reader(user, image: Image) -> bool:
+    return user.pk is not None and user.pk in (image.annotator_id, image.second_annotator_id)
+
+
 def may_edit_layer(user, layer: MaskLayer) -> bool:
-    """Only the layer's author, who must also be the image's assigned annotator, edits a draft."""
+    """Only the layer's author, who must also be the image's assigned annotator (or, read blind,
+    one of its two readers), edits a draft."""
     return layer.author_id == user.pk and can(user, ANNOTATE, layer.image)
+
+
+# --- layers: what blind double reading hides ------------------------------------------------------
+
+
+def blind_layers(user) -> Q:
+    """The condition on ``MaskLayer`` of the layers ``user`` may not see although they see the image:
+    the other reader's, while the image is read blind (``BLIND_STATUSES``) and ``user`` is one of
+    its two readers. Their own layers, and everything once a consensus is approved, they see."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return Q()
+    reader = Q(image__annotator=user) | Q(image__second_annotator=user)
+    return Q(image__status__in=BLIND_STATUSES, image__second_annotator__isnull=False) & reader & ~Q(author=user)
+
+
+def may_see_layer(user, layer: MaskLayer) -> bool:
+    """For a layer of an image ``user`` may view: is it not hidden by blind reading? No query."""
+    image = layer.image
+    blind = image.second_annotator_id is not None and image.status in BLIND_STATUSES and is_reader(user, image)
+    return not blind or layer.author_id == user.pk
+
+
+def restrict_layers(queryset: QuerySet[MaskLayer], user) -> QuerySet[MaskLayer]:
+    """Layers of ``queryset`` that ``user`` may see: of images they view, minus the blind ones."""
+    images = restrict(Image.objects.all(), user, VIEW)
+    return queryset.filter(image__in=images).exclude(blind_layers(user))
+
+
+def restrict_reviews(queryset: QuerySet[Review], user) -> QuerySet[Review]:
+    """Reviews of images ``user`` views, minus those on layers hidden from them (a send-back of the
+    other reader's layer would tell its comment and, by its remarks, its lesions)."""
+    images = restrict(Image.objects.all(), user, VIEW)
+    hidden = MaskLayer.objects.filter(blind_layers(user)).values("pk")
+    return queryset.filter(image__in=images).exclude(layer__in=hidden)
 
 
 # --- the gate: how pages and API views ask ------------------------------------------------------

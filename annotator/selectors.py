@@ -4,22 +4,31 @@ from __future__ import annotations
 
 from django.db.models import Avg, Case, Count, F, IntegerField, Min, Q, Value, When
 
+from annotator import agreement as agreement_metrics
 from annotator import permissions, workflow
 from annotator.models import Agreement, Image, LayerStatus, MaskLayer, Patient, Review, Status
 
 ANNOTATOR_OPEN = (Status.RETURNED, Status.DRAFT, Status.NEW)
+# Blind double reading: an image is on a reader's worklist while their own reading is not submitted.
+READER_OPEN = (*ANNOTATOR_OPEN, Status.DOUBLE_READING)
+
+
+def _submitted_by(user):
+    return MaskLayer.objects.filter(author=user, status=LayerStatus.SUBMITTED).values("image_id")
 
 
 def worklist(user):
-    """The annotator's images still to do: returned first, then drafts, then new, by name."""
+    """The annotator's images still to do: returned first, then drafts (and double readings not yet
+    submitted by this reader), then new, by name."""
     order = Case(
         When(status=Status.RETURNED, then=Value(0)),
-        When(status=Status.DRAFT, then=Value(1)),
+        When(status__in=[Status.DRAFT, Status.DOUBLE_READING], then=Value(1)),
         default=Value(2),
         output_field=IntegerField(),
     )
     return (
-        Image.objects.filter(status__in=ANNOTATOR_OPEN)
+        Image.objects.filter(status__in=READER_OPEN)
+        .exclude(Q(status=Status.DOUBLE_READING) & Q(pk__in=_submitted_by(user)))
         .restrict(user, permissions.ANNOTATE)
         .select_related("patient")
         .annotate(priority=order)
@@ -28,8 +37,9 @@ def worklist(user):
 
 
 def my_done(user):
+    submitted_reading = Q(status=Status.DOUBLE_READING) & Q(pk__in=_submitted_by(user))
     return (
-        Image.objects.filter(status__in=[Status.SUBMITTED, Status.APPROVED])
+        Image.objects.filter(Q(status__in=[Status.SUBMITTED, Status.APPROVED, Status.ADJUDICATION]) | submitted_reading)
         .restrict(user, permissions.ANNOTATE)
         .select_related("patient")
         .order_by("-updated_at")
@@ -37,11 +47,12 @@ def my_done(user):
 
 
 def review_queue(user):
-    """Submitted images the user may review (never their own), oldest submission first."""
+    """Submitted images (and double readings waiting for adjudication) the user may review (never
+    their own, never one they read), oldest first."""
     return (
-        Image.objects.filter(status=Status.SUBMITTED)
+        Image.objects.filter(status__in=[Status.SUBMITTED, Status.ADJUDICATION])
         .restrict(user, permissions.REVIEW)
-        .select_related("patient", "annotator")
+        .select_related("patient", "annotator", "second_annotator")
         .order_by("updated_at", "pk")
     )
 
@@ -75,21 +86,36 @@ def status_counts() -> dict:
 
 
 def image_context(image: Image, user) -> dict:
-    """What the annotation and review pages need about one image, decided here, not in JS."""
-    open_layer = (
-        MaskLayer.objects.filter(image=image, status__in=[LayerStatus.DRAFT, LayerStatus.SUBMITTED])
-        .select_related("author")
-        .prefetch_related("lesions")
-        .first()
-    )
-    previous = MaskLayer.objects.filter(image=image).select_related("author").prefetch_related("lesions")
+    """What the annotation and review pages need about one image, decided here, not in JS.
+
+    Read blind by two readers, a reader's ``open_layer`` and ``previous_layer`` are their own and
+    ``readings`` holds only their own; others get both readers' open layers in ``readings`` (and
+    their per-lesion agreement once both are submitted) and no ``open_layer``.
+    """
+    # Every layer read here passes the blind rule (annotator.permissions), nothing else decides it.
+    visible = MaskLayer.objects.filter(image=image).exclude(permissions.blind_layers(user))
+    layers = visible.select_related("author").prefetch_related("lesions")
+    open_layers = list(layers.filter(status__in=[LayerStatus.DRAFT, LayerStatus.SUBMITTED]).order_by("reader"))
+    readings: list[MaskLayer] = []
+    if image.is_double_read:
+        readings = open_layers
+        own = [layer for layer in open_layers if layer.author_id == user.pk]
+        open_layer = own[0] if own else None
+        previous = layers.filter(author=user) if permissions.is_reader(user, image) else layers.none()
+    else:
+        open_layer = open_layers[0] if open_layers else None
+        previous = layers
     if open_layer is not None:
         previous = previous.filter(revision__lt=open_layer.revision)
     previous_layer = previous.order_by("-revision").first()
     can_annotate = permissions.can(user, permissions.ANNOTATE, image)
     reviewable = image.status in workflow.TRANSITIONS["approve"][0]
     can_review = reviewable and permissions.can(user, permissions.REVIEW, image)
-    if can_review:
+    can_adjudicate = image.status in workflow.TRANSITIONS["adjudicate"][0] and permissions.can(
+        user, permissions.REVIEW, image
+    )
+    both_in = len(readings) == 2 and all(layer.status == LayerStatus.SUBMITTED for layer in readings)
+    if can_review or can_adjudicate:
         next_id = next_for_review(user, after=image.pk)
     elif can_annotate:
         next_id = next_to_annotate(user, after=image.pk)
@@ -98,10 +124,42 @@ def image_context(image: Image, user) -> dict:
     return {
         "open_layer": open_layer,
         "previous_layer": previous_layer,
+        "readings": readings,
+        "reading_agreement": reading_agreement(image, readings) if both_in else None,
+        "reviews": permissions.restrict_reviews(image.reviews.all(), user)
+        .prefetch_related("remarks")
+        .select_related("reviewer"),
         "can_annotate": can_annotate,
         "can_review": can_review,
+        "can_adjudicate": can_adjudicate,
         "next_id": next_id,
     }
+
+
+def submitted_readings(image: Image) -> list[MaskLayer] | None:
+    """Both readers' submitted layers of an image in adjudication (reader 1 first), or None."""
+    if image.status != Status.ADJUDICATION:
+        return None
+    layers = list(
+        MaskLayer.objects.filter(image=image, status=LayerStatus.SUBMITTED, reader__in=[1, 2])
+        .prefetch_related("lesions")
+        .order_by("reader")
+    )
+    return layers if len(layers) == 2 else None
+
+
+def image_spacing(image: Image) -> agreement_metrics.Spacing | None:
+    x = image.pixel_spacing_x_mm or image.pixel_spacing_mm
+    y = image.pixel_spacing_y_mm or image.pixel_spacing_mm
+    return agreement_metrics.Spacing(x_mm=x, y_mm=y) if x and y else None
+
+
+def reading_agreement(image: Image, readings) -> dict:
+    """The two readers' agreement (annotator.agreement: whole mask, per label, per lesion), reader 1 first."""
+    first, second = readings
+    return agreement_metrics.compare_layers(
+        first.geometry_lesions(), second.geometry_lesions(), image.width, image.height, image_spacing(image)
+    ).as_dict()
 
 
 def filter_images(queryset, filters: dict):

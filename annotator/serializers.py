@@ -58,6 +58,7 @@ class LayerSerializer(serializers.ModelSerializer):
             "image": layer.image_id,
             "author": layer.author.get_username(),
             "revision": layer.revision,
+            "reader": layer.reader,
             "status": layer.status,
             "version": layer.version,
             "source": layer.source,
@@ -81,6 +82,7 @@ class LayerSerializer(serializers.ModelSerializer):
             "image",
             "author",
             "revision",
+            "reader",
             "status",
             "version",
             "source",
@@ -119,6 +121,7 @@ class ReviewSerializer(serializers.ModelSerializer):
 class ImageListSerializer(serializers.ModelSerializer):
     patient = serializers.SlugRelatedField(slug_field="code", read_only=True)
     annotator = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    second_annotator = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Image
@@ -131,6 +134,7 @@ class ImageListSerializer(serializers.ModelSerializer):
             "pixel_spacing_mm",
             "status",
             "annotator",
+            "second_annotator",
             "doppler",
             "marks",
             "combined",
@@ -144,8 +148,11 @@ class ImageDetailSerializer(ImageListSerializer):
     consensus = serializers.SerializerMethodField()
     previous_layer = serializers.SerializerMethodField()
     reviews = serializers.SerializerMethodField()
+    readings = serializers.SerializerMethodField()
+    reading_agreement = serializers.SerializerMethodField()
     can_annotate = serializers.SerializerMethodField()
     can_review = serializers.SerializerMethodField()
+    can_adjudicate = serializers.SerializerMethodField()
     next_id = serializers.SerializerMethodField()
 
     class Meta(ImageListSerializer.Meta):
@@ -156,8 +163,11 @@ class ImageDetailSerializer(ImageListSerializer):
             "open_layer",
             "previous_layer",
             "reviews",
+            "readings",
+            "reading_agreement",
             "can_annotate",
             "can_review",
+            "can_adjudicate",
             "next_id",
         ]
 
@@ -176,7 +186,22 @@ class ImageDetailSerializer(ImageListSerializer):
         return LayerSerializer(layer).data if layer else None
 
     def get_reviews(self, obj) -> list[dict]:
-        return ReviewSerializer(obj.reviews.prefetch_related("remarks").select_related("reviewer"), many=True).data
+        reviews = self._ctx("reviews")  # filtered by annotator.permissions (blind double reading)
+        if reviews is None:
+            reviews = obj.reviews.prefetch_related("remarks").select_related("reviewer")
+        return ReviewSerializer(reviews, many=True).data
+
+    def get_readings(self, obj) -> list[dict]:
+        """Blind double reading: the open layer of each reader the user may see (reader 1 first)."""
+        return [LayerSerializer(layer).data for layer in self._ctx("readings") or []]
+
+    @extend_schema_field({"type": "object", "nullable": True})
+    def get_reading_agreement(self, obj) -> dict | None:
+        """Both readings submitted: their agreement (annotator.agreement.compare_layers, reader 1 first)."""
+        return self._ctx("reading_agreement")
+
+    def get_can_adjudicate(self, obj) -> bool:
+        return bool(self._ctx("can_adjudicate"))
 
     def get_can_annotate(self, obj) -> bool:
         return bool(self._ctx("can_annotate"))
@@ -354,6 +379,40 @@ class EditApproveInput(ApproveInput):
     layer = LayerContentInput()
 
 
+class AdjudicateInput(serializers.Serializer):
+    """Approve one reader's layer (its id) as the consensus."""
+
+    layer = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
+
+
+class AdjudicateEditInput(serializers.Serializer):
+    """The adjudicator's drawing, started from one reader's layer (its id), ``union`` or ``intersection``."""
+
+    start_from = serializers.RegexField(
+        r"\A(union|intersection|[0-9]{1,18})\Z",
+        error_messages={"invalid": "a reader's layer id, union or intersection"},
+    )
+    layer = LayerContentInput()
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
+
+    def validate_start_from(self, value: str) -> int | str:
+        return int(value) if value.isdigit() else value
+
+
+class ReturnReadingInput(serializers.Serializer):
+    """Send one or both readings (layer ids) back to their readers, with a comment."""
+
+    layers = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), min_length=1, max_length=2
+    )
+    comment = serializers.CharField(max_length=4000)
+
+
+class CombineInput(serializers.Serializer):
+    operation = serializers.ChoiceField(choices=["union", "intersection"])
+
+
 class ReopenInput(serializers.Serializer):
     reason = serializers.CharField(max_length=4000)
 
@@ -371,10 +430,11 @@ def annotator_named(username: str | None):
 
 
 class AssignInput(serializers.Serializer):
-    """Images (by id) and whole patients (by code) to one annotator, or to nobody (null or "").
+    """Images (by id) and whole patients (by code) to one annotator, or to nobody (null or ""), or,
+    with ``second_annotator``, to two annotators for blind double reading.
 
     The page's form and the API both go through here. Validated data:
-    ``{"image_ids": [...], "annotator": User | None}``.
+    ``{"image_ids": [...], "annotator": User | None, "second_annotator": User | None}``.
     """
 
     images = serializers.ListField(
@@ -382,6 +442,9 @@ class AssignInput(serializers.Serializer):
     )
     patients = serializers.ListField(child=serializers.CharField(max_length=4), required=False, default=list)
     annotator = serializers.CharField(allow_null=True, allow_blank=True, max_length=150)
+    second_annotator = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, default=None, max_length=150
+    )
 
     def validate_patients(self, codes: list[str]) -> list[str]:
         codes = [c.upper() for c in codes]
@@ -392,7 +455,15 @@ class AssignInput(serializers.Serializer):
     def validate_annotator(self, username: str | None):
         return annotator_named(username)
 
+    def validate_second_annotator(self, username: str | None):
+        return annotator_named(username)
+
     def validate(self, attrs):
+        first, second = attrs["annotator"], attrs.get("second_annotator")
+        if second is not None and (first is None or first.pk == second.pk):
+            raise serializers.ValidationError(
+                {"second_annotator": "blind double reading needs two different annotators"}
+            )
         ids = set(attrs["images"])
         known = set(Image.objects.filter(pk__in=ids).values_list("pk", flat=True))
         if ids - known:
@@ -404,7 +475,7 @@ class AssignInput(serializers.Serializer):
         ids |= set(Image.objects.filter(patient__code__in=patients).values_list("pk", flat=True))
         if not ids:
             raise serializers.ValidationError({"images": "name at least one image or patient"})
-        return {"image_ids": sorted(ids), "annotator": attrs["annotator"]}
+        return {"image_ids": sorted(ids), "annotator": first, "second_annotator": second}
 
 
 class ImportInput(serializers.Serializer):

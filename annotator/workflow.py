@@ -13,6 +13,20 @@ an HTTP status, so views translate them without deciding anything themselves.
     new ──start──▶ draft ──submit──▶ submitted ──approve / edit_and_approve──▶ approved
                     ▲  └─save_draft─┘      │                                      │
                     └──────start────── returned ◀──────────send_back──────────────┘ (reopen)
+
+Blind double reading (an image assigned to two readers, ``Image.second_annotator`` set): each
+reader has their own layer (``MaskLayer.reader`` 1 or 2) and neither sees the other's
+(``annotator.permissions.blind_layers``) until a consensus is approved.
+
+    new ──start_reading──▶ double_reading ──finish_reading──▶ adjudication ──adjudicate / adjudicate_edit──▶ approved
+                            │  ▲   (start_reading,                   │
+                            │  │    save_draft, submit_reading:      │
+                            └──┘    either reader, status kept)      │
+                               ▲                                     │
+                               └────────return_reading───────────────┘ (one or both readers' layers)
+
+``submit_reading`` is the first reader's submit, ``finish_reading`` the second's (the same API call;
+the workflow picks the row under the image lock, so two submits at once give one adjudication).
 """
 
 from __future__ import annotations
@@ -40,17 +54,30 @@ from annotator.models import (
     Status,
 )
 
+UNCHANGED = None  # a "to" status of TRANSITIONS: the action keeps the status it started from
 # action -> (statuses it may start from, status it leads to)
-TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
     "confirm_redaction": (frozenset({Status.REDACTION}), Status.NEW),
     "start": (frozenset({Status.NEW, Status.RETURNED}), Status.DRAFT),
-    "save_draft": (frozenset({Status.DRAFT}), Status.DRAFT),
+    "save_draft": (frozenset({Status.DRAFT, Status.DOUBLE_READING}), UNCHANGED),
     "submit": (frozenset({Status.DRAFT}), Status.SUBMITTED),
     "approve": (frozenset({Status.SUBMITTED}), Status.APPROVED),
     "edit_and_approve": (frozenset({Status.SUBMITTED}), Status.APPROVED),
     "send_back": (frozenset({Status.SUBMITTED}), Status.RETURNED),
     "reopen": (frozenset({Status.APPROVED}), Status.RETURNED),
+    # blind double reading
+    "start_reading": (frozenset({Status.NEW, Status.DOUBLE_READING}), Status.DOUBLE_READING),
+    "submit_reading": (frozenset({Status.DOUBLE_READING}), Status.DOUBLE_READING),  # the first of two
+    "finish_reading": (frozenset({Status.DOUBLE_READING}), Status.ADJUDICATION),  # the second
+    "adjudicate": (frozenset({Status.ADJUDICATION}), Status.APPROVED),  # approve one reader's layer
+    "adjudicate_edit": (frozenset({Status.ADJUDICATION}), Status.APPROVED),  # a new layer from one, or both
+    "return_reading": (frozenset({Status.ADJUDICATION}), Status.DOUBLE_READING),  # one or both back
 }
+# Actions of one reading mode only (the rest, save_draft, reopen, confirm_redaction, serve both).
+SINGLE_READING_ACTIONS = frozenset({"start", "submit", "approve", "edit_and_approve", "send_back"})
+DOUBLE_READING_ACTIONS = frozenset(
+    {"start_reading", "submit_reading", "finish_reading", "adjudicate", "adjudicate_edit", "return_reading"}
+)
 # Which permission each action needs (see annotator.permissions).
 TRANSITION_PERMISSION = {
     "confirm_redaction": permissions.REDACT,
@@ -61,6 +88,12 @@ TRANSITION_PERMISSION = {
     "edit_and_approve": permissions.REVIEW,
     "send_back": permissions.REVIEW,
     "reopen": permissions.REOPEN,
+    "start_reading": permissions.ANNOTATE,
+    "submit_reading": permissions.ANNOTATE,
+    "finish_reading": permissions.ANNOTATE,
+    "adjudicate": permissions.REVIEW,
+    "adjudicate_edit": permissions.REVIEW,
+    "return_reading": permissions.REVIEW,
 }
 MAX_LESIONS = geometry.MAX_LESIONS
 MAX_NOTE = 4000
@@ -159,7 +192,11 @@ def _check(action: str, image: Image, user) -> str:
         raise InvalidTransition(
             f"cannot {action.replace('_', ' ')} {image.name}: it is {image.status}", status=image.status
         )
-    return to
+    double = image.second_annotator_id is not None
+    if (double and action in SINGLE_READING_ACTIONS) or (not double and action in DOUBLE_READING_ACTIONS):
+        mode = "read blind by two readers" if double else "read by one reader"
+        raise InvalidTransition(f"cannot {action.replace('_', ' ')} {image.name}: it is {mode}", status=image.status)
+    return image.status if to is UNCHANGED else to
 
 
 def _audit(actor, image: Image, action: str, before: str, after: str, layer=None, **detail) -> AuditEvent:
@@ -273,11 +310,12 @@ def _count_areas(layer: MaskLayer) -> None:
     Lesion.objects.bulk_update(lesions, ["area_px"])
 
 
-def _copy_layer(source: MaskLayer, *, author, revision: int, origin: str, status: str) -> MaskLayer:
+def _copy_layer(source: MaskLayer, *, author, revision: int, origin: str, status: str, reader: int = 1) -> MaskLayer:
     layer = MaskLayer.objects.create(
         image=source.image,
         author=author,
         revision=revision,
+        reader=reader,
         based_on=source,
         source=origin,
         status=status,
@@ -361,7 +399,9 @@ def start(*, image_id: int, user) -> MaskLayer:
             return layer
     before = image.status
     after = _check("start", image, user)
-    previous = _latest_layer(image)
+    # The layer sent back (or the reopened consensus): the latest returned one. (After a reopened
+    # double reading the latest layer may be the reader's layer that was not chosen.)
+    previous = MaskLayer.objects.filter(image=image, status=LayerStatus.RETURNED).order_by("-revision").first()
     revision = _next_revision(image)
     if previous is not None and before == Status.RETURNED:
         layer = _copy_layer(
@@ -404,7 +444,7 @@ def save_draft(
     except MaskLayer.DoesNotExist:
         raise NotFound("no such layer") from None
     image = layer.image
-    if not permissions.can(user, permissions.VIEW, image):
+    if not permissions.can(user, permissions.VIEW, image) or not permissions.may_see_layer(user, layer):
         raise NotFound("no such layer")
     if not permissions.may_edit_layer(user, layer):
         raise NotAllowed(f"only the assigned annotator edits the draft of {image.name}")
@@ -595,27 +635,279 @@ def reopen(*, image_id: int, user, reason: str) -> Review:
     review = _review(image, layer, user, Review.Decision.REOPENED, reason)
     layer.status = LayerStatus.RETURNED
     layer.save(update_fields=["status", "updated_at"])
+    # A reopened double reading is reworked in the single loop, by its first reader, from the consensus.
+    dropped = image.second_annotator_id
     image.status = after
     image.consensus = None
+    image.second_annotator = None
     image.save()
-    _audit(user, image, "reopen", before, after, layer, review=review.pk)
+    extra = {"second_annotator_dropped": dropped} if dropped is not None else {}
+    _audit(user, image, "reopen", before, after, layer, review=review.pk, **extra)
     return review
 
 
+# --- blind double reading -----------------------------------------------------------------------
+
+
+def _readings(image: Image) -> dict[int, MaskLayer]:
+    """The open (draft or submitted) layer of each reader slot, locked."""
+    layers = (
+        MaskLayer.objects.select_for_update(of=("self",), no_key=True)
+        .filter(image=image, status__in=[LayerStatus.DRAFT, LayerStatus.SUBMITTED])
+        .select_related("author")
+    )
+    return {layer.reader: layer for layer in layers}
+
+
 @transaction.atomic
-def assign(*, image_ids: Sequence[int], annotator, user) -> int:
-    """Give images to an annotator (or take them back with annotator=None).
+def start_reading(*, image_id: int, user) -> MaskLayer:
+    """Open (or resume) a reader's own draft of an image read blind; after a return from
+    adjudication it copies that reader's returned layer (never the other reader's)."""
+    image = _lock(image_id)
+    slot = image.reader_slot(user)
+    own = _readings(image).get(slot) if image.is_double_read else None
+    if (
+        own is not None
+        and own.status == LayerStatus.DRAFT
+        and own.author_id == user.pk
+        and permissions.can(user, permissions.ANNOTATE, image)
+    ):
+        return own
+    before = image.status
+    after = _check("start_reading", image, user)
+    if own is not None:
+        raise InvalidTransition(
+            f"your reading of {image.name} is submitted; it waits for the other reader and the adjudicator",
+            status=image.status,
+        )
+    previous = MaskLayer.objects.filter(image=image, reader=slot, author=user).order_by("-revision").first()
+    revision = _next_revision(image)
+    if previous is not None and previous.status == LayerStatus.RETURNED:
+        layer = _copy_layer(
+            previous,
+            author=user,
+            revision=revision,
+            origin=MaskLayer.Source.DRAWN,
+            status=LayerStatus.DRAFT,
+            reader=slot,
+        )
+    else:
+        layer = MaskLayer.objects.create(
+            image=image, author=user, revision=revision, reader=slot, status=LayerStatus.DRAFT
+        )
+    image.status = after
+    image.save(update_fields=["status", "updated_at"])
+    _audit(user, image, "start_reading", before, after, layer, revision=revision, reader=slot)
+    return layer
+
+
+@transaction.atomic
+def submit_reading(*, layer_id: int, user, expected_version: int | None = None) -> MaskLayer:
+    """A reader submits their layer of an image read blind. The first of the two is
+    ``submit_reading`` (the image stays in double reading), the second ``finish_reading`` (the image
+    goes to adjudication): decided under the image lock, so two submits at once cannot both be first
+    or both be second."""
+    image = _lock_for_layer(layer_id)
+    layer = MaskLayer.objects.select_for_update(of=("self",), no_key=True).select_related("author").get(pk=layer_id)
+    layer.image = image
+    if not permissions.may_edit_layer(user, layer):
+        raise NotAllowed(f"only the reader who drew it submits this layer of {image.name}")
+    readings = _readings(image)
+    other = readings.get(2 if layer.reader == 1 else 1)
+    action = "finish_reading" if other is not None and other.status == LayerStatus.SUBMITTED else "submit_reading"
+    before = image.status
+    after = _check(action, image, user)
+    if layer.status != LayerStatus.DRAFT:
+        raise InvalidTransition(f"revision {layer.revision} is {layer.status}", status=image.status)
+    _check_version(layer, expected_version)
+    if not layer.is_normal and not layer.lesions.exists():
+        raise InvalidContent(
+            "draw at least one lesion or mark the image normal before submitting", rule="empty_submission"
+        )
+    _count_areas(layer)
+    layer.status = LayerStatus.SUBMITTED
+    layer.submitted_at = _now()
+    layer.version += 1
+    layer.save()
+    image.status = after
+    image.save(update_fields=["status", "updated_at"])
+    _audit(user, image, action, before, after, layer, revision=layer.revision, reader=layer.reader)
+    return layer
+
+
+def _submitted_readings(image: Image) -> list[MaskLayer]:
+    """Both readers' submitted layers (reader 1 first), locked; what an adjudication decides on."""
+    readings = _readings(image)
+    layers = [readings.get(1), readings.get(2)]
+    if any(layer is None or layer.status != LayerStatus.SUBMITTED for layer in layers):
+        raise InvalidTransition(f"{image.name} has not both readings submitted", status=image.status)
+    for layer in layers:
+        layer.image = image
+    return layers
+
+
+def _pick(layers: Sequence[MaskLayer], layer_id: int, image: Image) -> MaskLayer:
+    for layer in layers:
+        if layer.pk == layer_id:
+            return layer
+    raise InvalidContent(f"layer {layer_id} is not one of the two readings of {image.name}", rule="not_a_reading")
+
+
+def _adjudication_reviews(
+    image: Image, layers: Sequence[MaskLayer], user, decision: str, comment: str, consensus=None
+) -> list[Review]:
+    """One review per reader's layer decided on; the other reader is denormalised beside the
+    layer's author, so the database refuses an adjudicator who is either reader."""
+    # The readers are fixed while an image is read blind (assign changes them only on new images).
+    readers = {1: image.annotator_id, 2: image.second_annotator_id}
+    reviews = []
+    for layer in layers:
+        dice = None if consensus is None else _agreement(layer, consensus)
+        reviews.append(
+            Review.objects.create(
+                image=image,
+                layer=layer,
+                reviewer=user,
+                annotator=layer.author,
+                other_reader_id=readers[2 if layer.reader == 1 else 1],
+                decision=decision,
+                comment=(comment or "")[:4000],
+                dice=dice,
+            )
+        )
+    return reviews
+
+
+@transaction.atomic
+def adjudicate(*, image_id: int, user, layer_id: int, comment: str = "") -> list[Review]:
+    """The adjudicator approves one reader's layer unchanged as the consensus."""
+    image = _lock(image_id)
+    before = image.status
+    _check("adjudicate", image, user)
+    layers = _submitted_readings(image)
+    chosen = _pick(layers, layer_id, image)
+    reviews = _adjudication_reviews(
+        image, layers, user, Review.Decision.ADJUDICATED, comment, consensus=chosen.geometry_lesions()
+    )
+    for layer in layers:
+        if layer is not chosen:
+            layer.status = LayerStatus.SUPERSEDED
+            layer.save(update_fields=["status", "updated_at"])
+    _approve_with(image, chosen)
+    _audit(user, image, "adjudicate", before, image.status, chosen, reviews=[r.pk for r in reviews])
+    return reviews
+
+
+START_FROM = ("union", "intersection")  # besides one reader's layer (its id)
+
+
+@transaction.atomic
+def adjudicate_edit(
+    *, image_id: int, user, content: LayerContent, start_from: int | str, comment: str = ""
+) -> list[Review]:
+    """The adjudicator's own drawing, started from one reader's layer (its id) or from their
+    ``union`` or ``intersection`` (``annotator.adjudication``) and edited, becomes a new layer
+    authored by the adjudicator and the consensus; both readings are superseded."""
+    image = _lock(image_id)
+    before = image.status
+    _check("adjudicate_edit", image, user)
+    layers = _submitted_readings(image)
+    based_on = None if isinstance(start_from, str) else _pick(layers, start_from, image)
+    if isinstance(start_from, str) and start_from not in START_FROM:
+        raise InvalidContent(f"start from a reader's layer, {' or '.join(START_FROM)}", rule="start_from")
+    if not content.is_normal and not content.lesions:
+        raise InvalidContent("draw at least one lesion or mark the image normal", rule="empty_submission")
+    reviews = _adjudication_reviews(
+        image, layers, user, Review.Decision.ADJUDICATED, comment, consensus=content.lesions
+    )
+    for layer in layers:
+        layer.status = LayerStatus.SUPERSEDED
+        layer.save(update_fields=["status", "updated_at"])
+    edited = MaskLayer.objects.create(
+        image=image,
+        author=user,
+        revision=_next_revision(image),
+        based_on=based_on,
+        source=MaskLayer.Source.REVIEWER_EDIT,
+        status=LayerStatus.DRAFT,
+        submitted_at=_now(),
+    )
+    edited.image = image
+    _apply_content(edited, content)
+    edited.save()
+    _approve_with(image, edited)
+    _audit(
+        user,
+        image,
+        "adjudicate_edit",
+        before,
+        image.status,
+        edited,
+        reviews=[r.pk for r in reviews],
+        start_from=start_from,
+    )
+    return reviews
+
+
+@transaction.atomic
+def return_reading(*, image_id: int, user, layer_ids: Sequence[int], comment: str) -> list[Review]:
+    """The adjudicator sends one or both readings back with a comment; each reader named reworks
+    their own layer (blind still), the other's stays submitted."""
+    image = _lock(image_id)
+    before = image.status
+    after = _check("return_reading", image, user)
+    comment = (comment or "").strip()
+    if not comment:
+        raise InvalidContent("sending back needs a comment that tells the reader what to change")
+    layers = _submitted_readings(image)
+    if not layer_ids:
+        raise InvalidContent("name the reading (or both) to send back", rule="not_a_reading")
+    returned = list({layer.pk: layer for layer in (_pick(layers, i, image) for i in layer_ids)}.values())
+    reviews = _adjudication_reviews(image, returned, user, Review.Decision.RETURNED, comment)
+    for layer in returned:
+        layer.status = LayerStatus.RETURNED
+        layer.save(update_fields=["status", "updated_at"])
+    image.status = after
+    image.save(update_fields=["status", "updated_at"])
+    _audit(
+        user,
+        image,
+        "return_reading",
+        before,
+        after,
+        returned[0] if len(returned) == 1 else None,
+        layers=[layer.pk for layer in returned],
+        reviews=[r.pk for r in reviews],
+    )
+    return reviews
+
+
+@transaction.atomic
+def assign(*, image_ids: Sequence[int], annotator, user, second_annotator=None) -> int:
+    """Give images to an annotator (or take them back with annotator=None), or, with
+    ``second_annotator``, to two readers for blind double reading.
 
     An open draft of the previous annotator is handed over as a new revision, so nothing drawn is lost.
+    Double reading is set (or undone) only on images still ``new``: once a reader has started, the
+    readers stay (a 409 names the first image that is not new, and nothing is assigned).
     """
     if not permissions.can(user, permissions.ASSIGN):
         raise NotAllowed("only a curator assigns images")
-    if annotator is not None and permissions.ANNOTATOR not in permissions.roles_of(annotator):
-        raise InvalidContent(f"{annotator.get_username()} is not an annotator")
+    for reader in (annotator, second_annotator):
+        if reader is not None and permissions.ANNOTATOR not in permissions.roles_of(reader):
+            raise InvalidContent(f"{reader.get_username()} is not an annotator")
+    if second_annotator is not None and (annotator is None or annotator.pk == second_annotator.pk):
+        raise InvalidContent("blind double reading needs two different annotators", rule="two_readers")
+    second_id = second_annotator.pk if second_annotator is not None else None
     changed = 0
     for image in Image.objects.select_for_update(no_key=True).filter(pk__in=image_ids).order_by("pk"):
-        if image.annotator_id == (annotator.pk if annotator else None):
+        if image.annotator_id == (annotator.pk if annotator else None) and image.second_annotator_id == second_id:
             continue
+        if (second_id is not None or image.second_annotator_id is not None) and image.status != Status.NEW:
+            raise InvalidTransition(
+                f"{image.name} is {image.status}: only new images are assigned to or taken from double reading",
+                status=image.status,
+            )
         previous = image.annotator_id
         draft = _open_layer(image)
         if draft is not None and draft.status == LayerStatus.DRAFT and annotator is not None:
@@ -629,7 +921,8 @@ def assign(*, image_ids: Sequence[int], annotator, user) -> int:
                 status=LayerStatus.DRAFT,
             )
         image.annotator = annotator
-        image.save(update_fields=["annotator", "updated_at"])
+        image.second_annotator_id = second_id
+        image.save(update_fields=["annotator", "second_annotator", "updated_at"])
         _audit(
             user,
             image,
@@ -639,6 +932,7 @@ def assign(*, image_ids: Sequence[int], annotator, user) -> int:
             draft,
             previous=previous,
             annotator=annotator.pk if annotator else None,
+            **({"second_annotator": second_id} if second_id is not None else {}),
         )
         changed += 1
     return changed

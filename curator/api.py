@@ -103,7 +103,12 @@ class AuditViewSet(viewsets.ReadOnlyModelViewSet):
 @gate(permissions.ASSIGN)
 def assign(request):
     data = valid(AssignInput, request)
-    count = workflow.assign(image_ids=data["image_ids"], annotator=data["annotator"], user=request.user)
+    count = workflow.assign(
+        image_ids=data["image_ids"],
+        annotator=data["annotator"],
+        second_annotator=data["second_annotator"],
+        user=request.user,
+    )
     return Response({"assigned": count})
 
 

@@ -12,8 +12,9 @@ from django.contrib.auth import get_user_model
 
 from annotator.models import AuditEvent
 
-# Detail keys that hold a user id (workflow.assign: who had the image before, who has it now).
-USER_KEYS = ("previous", "annotator")
+# Detail keys that hold a user id (workflow.assign: who had the image before, who has it now, the
+# second reader of a blind double reading; workflow.reopen: the second reader dropped).
+USER_KEYS = ("previous", "annotator", "second_annotator", "second_annotator_dropped")
 
 
 def _user_ids(events: Iterable[AuditEvent]) -> set[int]:
@@ -28,6 +29,10 @@ def _user_ids(events: Iterable[AuditEvent]) -> set[int]:
 def _phrase(key: str, value: object, names: dict[int, str]) -> str:
     if key in USER_KEYS:
         name = "nobody" if value is None else names.get(value, f"user #{value}")  # type: ignore[arg-type]
+        if key == "second_annotator":
+            return f"and {name}, read blind"
+        if key == "second_annotator_dropped":
+            return f"second reader {name} dropped"
         return f"from {name}" if key == "previous" else f"to {name}"
     if key == "lesions":
         return f"{value} lesion{'' if value == 1 else 's'}"
@@ -43,7 +48,19 @@ def _phrase(key: str, value: object, names: dict[int, str]) -> str:
 
 
 # The order phrases read best in ("from alice to dave", "revision 2, version 3, 1 lesion").
-ORDER = ("previous", "annotator", "revision", "version", "lesions", "review", "based_on", "setting", "from", "to")
+ORDER = (
+    "previous",
+    "annotator",
+    "second_annotator",
+    "revision",
+    "version",
+    "lesions",
+    "review",
+    "based_on",
+    "setting",
+    "from",
+    "to",
+)
 
 
 def describe(events: Iterable[AuditEvent]) -> list[AuditEvent]:

@@ -42,7 +42,7 @@ def _annotators():
 
 @require(permissions.AUDIT)
 def dashboard(request):
-    images = Image.objects.select_related("patient", "annotator").order_by("name")
+    images = Image.objects.select_related("patient", "annotator", "second_annotator").order_by("name")
     filters = ImageFilterInput(data=request.GET)
     if filters.is_valid():
         images = selectors.filter_images(images, filters.validated_data)
@@ -76,8 +76,15 @@ def assign(request):
     else:
         data = form.validated_data
         try:
-            n = workflow.assign(image_ids=data["image_ids"], annotator=data["annotator"], user=request.user)
+            n = workflow.assign(
+                image_ids=data["image_ids"],
+                annotator=data["annotator"],
+                second_annotator=data["second_annotator"],
+                user=request.user,
+            )
             who = data["annotator"].get_username() if data["annotator"] else "nobody"
+            if data["second_annotator"]:
+                who += f" and {data['second_annotator'].get_username()} (blind double reading)"
             messages.success(request, f"{n} image(s) assigned to {who}.")
         except workflow.WorkflowError as e:
             messages.error(request, e.message)

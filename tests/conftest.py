@@ -105,3 +105,22 @@ def returned_image(image_in):
 @pytest.fixture
 def approved_image(image_in):
     return image_in("approved")
+
+
+@pytest.fixture
+def double_image_in(alice, erin, bob, carol) -> Callable[..., factories.Image]:
+    """double_image_in(status, name, second_submitted=False) -> an image read blind by alice
+    (reader 1) and erin (reader 2), carol assigning and bob adjudicating."""
+
+    def make(status: str, name: str = "DUAL_000.png", second_submitted: bool = False) -> factories.Image:
+        return factories.double_image_in(
+            status,
+            first=alice,
+            second=erin,
+            adjudicator=bob,
+            curator=carol,
+            name=name,
+            second_submitted=second_submitted,
+        )
+
+    return make

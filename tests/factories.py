@@ -92,6 +92,7 @@ def make_image(
 
 SQUARE = [[10, 10], [40, 10], [40, 40], [10, 40]]
 TRIANGLE = [[50, 5], [90, 5], [70, 50]]
+OVERLAPPING_SQUARE = [[25, 20], [60, 20], [60, 50], [25, 50]]  # overlaps SQUARE by a 16 x 21 px corner
 
 
 def content(*lesions: tuple[str, list], is_normal: bool = False, **flags) -> workflow.LayerContent:
@@ -142,6 +143,48 @@ def image_in(status: str, *, annotator, reviewer, name: str = "AAAA_000.png") ->
     image.refresh_from_db()
     if image.status != status:
         raise ValueError(f"cannot bring an image to {status!r} (it is {image.status})")
+    return image
+
+
+def double_image_in(
+    status: str, *, first, second, adjudicator, curator, name: str = "DUAL_000.png", second_submitted: bool = False
+) -> Image:
+    """An image read blind by ``first`` and ``second`` brought to ``status`` through the workflow.
+
+    double_reading: ``first`` has a draft (one benign square); ``second`` has not started, or, with
+    ``second_submitted``, has submitted a malignant square overlapping the first's. adjudication: both
+    submitted.
+    approved: ``adjudicator`` approved ``first``'s layer. new/redaction: assigned, nothing drawn.
+    """
+    image = make_image(name)
+    workflow.assign(image_ids=[image.pk], annotator=first, second_annotator=second, user=curator)
+    image.refresh_from_db()
+    if status == Status.NEW:
+        return image
+    if status == Status.REDACTION:
+        image.text_boxes = [{"x": 2, "y": 2, "w": 20, "h": 8, "confidence": 95.0, "length": 5}]
+        workflow.import_for_redaction(image=image, actor=curator)
+        return image
+    drawn = {}
+    readers = [(first, ("benign", SQUARE))]
+    if second_submitted or status != Status.DOUBLE_READING:
+        readers.append((second, ("malignant", OVERLAPPING_SQUARE)))
+    for reader, lesion in readers:
+        layer = workflow.start_reading(image_id=image.pk, user=reader)
+        drawn[reader.pk] = workflow.save_draft(
+            layer_id=layer.pk, user=reader, content=content(lesion), expected_version=layer.version
+        )
+    if status == Status.DOUBLE_READING:
+        if second_submitted:
+            workflow.submit_reading(layer_id=drawn[second.pk].pk, user=second)
+    else:
+        for reader, _ in readers:
+            workflow.submit_reading(layer_id=drawn[reader.pk].pk, user=reader)
+        if status == Status.APPROVED:
+            workflow.adjudicate(image_id=image.pk, user=adjudicator, layer_id=drawn[first.pk].pk)
+    image.refresh_from_db()
+    if image.status != status:
+        raise ValueError(f"cannot bring a double reading to {status!r} (it is {image.status})")
     return image
 
 

@@ -280,7 +280,7 @@ def test_seed_demo_creates_users_and_images_in_every_status(settings):
     assert statuses == {s.value for s in Status}
     assert "alice" in out.getvalue() and "alice-demo-2026" in out.getvalue()
     call_command("seed_demo", stdout=io.StringIO())  # idempotent
-    assert Image.objects.count() == 25  # 4 patients x 6, and one image waiting in redaction
+    assert Image.objects.count() == 27  # 4 patients x 6, two read blind, and one image waiting in redaction
 
 
 def test_seed_demo_refuses_without_debug(settings):

@@ -6,8 +6,9 @@ import zipfile
 import pytest
 from rest_framework.test import APIClient
 
+from annotator import workflow
 from annotator.models import Image, MaskLayer, Review, Status
-from tests.factories import SELF_REVIEW_WORLDS, png_bytes
+from tests.factories import SELF_REVIEW_WORLDS, make_image, png_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -170,3 +171,183 @@ def test_a_reviewer_deciding_on_a_layer_they_authored_gets_a_403(source, decisio
     assert response.json()["code"] == "not_allowed"
     image.refresh_from_db()
     assert image.status == Status.SUBMITTED and Review.objects.count() == reviews
+
+
+# --- blind double reading: alice and dave read; dave also reviews, which unlocks nothing -----------
+
+
+@pytest.fixture
+def blind_world(alice, erin, bob, carol, dave, admin):
+    """DUAL_000 read blind by alice (a draft) and dave (submitted), DUAL_001 in adjudication, DUAL_002
+    new and assigned to both, NEWW_000 a plain new image; bob adjudicates; erin is a stranger."""
+    from tests.factories import OVERLAPPING_SQUARE, SQUARE, content, double_image_in
+
+    users = {"owner": alice, "stranger": erin, "reviewer": bob, "curator": carol, "admin": admin, "anonymous": None}
+    world = {"users": users, "new": make_image("NEWW_000.png")}
+    for key, status in (("reading", "double_reading"), ("adjudication", "adjudication"), ("fresh", "new")):
+        world[key] = double_image_in(
+            status, first=alice, second=dave, adjudicator=bob, curator=carol, name=f"DUAL_00{len(world) - 2}.png"
+        )
+    # dave submits his reading of DUAL_000 (the factory leaves the second reader out of double_reading)
+    layer = workflow.start_reading(image_id=world["reading"].pk, user=dave)
+    workflow.save_draft(
+        layer_id=layer.pk, user=dave, content=content(("malignant", OVERLAPPING_SQUARE)), expected_version=layer.version
+    )
+    workflow.submit_reading(layer_id=layer.pk, user=dave)
+    for key in ("reading", "adjudication"):
+        world[f"{key}:alice"] = world[key].layers.get(author=alice)
+        world[f"{key}:dave"] = world[key].layers.get(author=dave)
+    assert world["reading:alice"].lesions.get().points == [list(map(float, p)) for p in SQUARE]
+    return world
+
+
+BLIND_ACTIONS = {
+    "view a blind reading": lambda w, c: c.get(f"/api/images/{w['reading'].pk}/"),
+    "list the layers of a blind reading": lambda w, c: c.get(f"/api/images/{w['reading'].pk}/layers/"),
+    "read the other reader's layer": lambda w, c: c.get(f"/api/layers/{w['reading:dave'].pk}/"),
+    "read the other reader's mask": lambda w, c: c.get(
+        f"/api/images/{w['reading'].pk}/mask.png?layer={w['reading:dave'].pk}"
+    ),
+    "save the other reader's layer": lambda w, c: c.put(
+        f"/api/layers/{w['reading:dave'].pk}/", {"version": w["reading:dave"].version, "lesions": []}, format="json"
+    ),
+    "save one's own blind draft": lambda w, c: c.put(
+        f"/api/layers/{w['reading:alice'].pk}/", {"version": w["reading:alice"].version, "lesions": []}, format="json"
+    ),
+    "submit one's own blind reading": lambda w, c: c.post(f"/api/layers/{w['reading:alice'].pk}/submit/"),
+    "start a blind reading": lambda w, c: c.post(f"/api/images/{w['fresh'].pk}/start/"),
+    "view an image in adjudication": lambda w, c: c.get(f"/api/images/{w['adjudication'].pk}/"),
+    "read the other reader's layer in adjudication": lambda w, c: c.get(f"/api/layers/{w['adjudication:dave'].pk}/"),
+    "adjudicate": lambda w, c: c.post(
+        f"/api/images/{w['adjudication'].pk}/adjudicate/", {"layer": w["adjudication:alice"].pk}, format="json"
+    ),
+    "edit, then adjudicate": lambda w, c: c.post(
+        f"/api/images/{w['adjudication'].pk}/adjudicate-edit/",
+        {"start_from": "union", "layer": {"is_normal": True}},
+        format="json",
+    ),
+    "send a reading back": lambda w, c: c.post(
+        f"/api/images/{w['adjudication'].pk}/return-reading/",
+        {"layers": [w["adjudication:alice"].pk], "comment": "x"},
+        format="json",
+    ),
+    "combine the readings": lambda w, c: c.get(f"/api/images/{w['adjudication'].pk}/combined/?operation=union"),
+    "assign two readers": lambda w, c: c.post(
+        "/api/assign/", {"images": [w["new"].pk], "annotator": "alice", "second_annotator": "erin"}, format="json"
+    ),
+}
+
+# fmt: off
+#                                                 owner stranger reviewer curator admin anonymous
+BLIND_MATRIX = {
+    "view a blind reading":                          (200, 404, 404, 200, 200, 403),
+    "list the layers of a blind reading":            (200, 404, 404, 200, 200, 403),
+    "read the other reader's layer":                 (404, 404, 404, 200, 200, 403),
+    "read the other reader's mask":                  (404, 404, 404, 200, 200, 403),
+    "save the other reader's layer":                 (404, 404, 403, 403, 403, 403),
+    "save one's own blind draft":                    (200, 404, 403, 403, 403, 403),
+    "submit one's own blind reading":                (200, 404, 403, 403, 403, 403),
+    "start a blind reading":                         (200, 404, 403, 403, 403, 403),
+    "view an image in adjudication":                 (200, 404, 200, 200, 200, 403),
+    "read the other reader's layer in adjudication": (404, 404, 200, 200, 200, 403),
+    "adjudicate":                                    (403, 403, 200, 403, 403, 403),
+    "edit, then adjudicate":                         (403, 403, 200, 403, 403, 403),
+    "send a reading back":                           (403, 403, 200, 403, 403, 403),
+    "combine the readings":                          (403, 403, 200, 403, 403, 403),
+    "assign two readers":                            (403, 403, 403, 200, 200, 403),
+}
+# fmt: on
+BLIND_CELLS = [(action, role) for action in BLIND_MATRIX for role in ROLES]
+
+
+def test_the_blind_matrix_covers_every_blind_action():
+    assert set(BLIND_MATRIX) == set(BLIND_ACTIONS)
+
+
+@pytest.mark.parametrize("action, role", BLIND_CELLS, ids=[f"{a}-as-{r}" for a, r in BLIND_CELLS])
+def test_blind_reading_permission_matrix(blind_world, action, role):
+    client = APIClient()
+    client.raise_request_exception = False  # a 500 must show as a 500
+    if blind_world["users"][role] is not None:
+        client.force_authenticate(blind_world["users"][role])
+    response = BLIND_ACTIONS[action](blind_world, client)
+    assert response.status_code == BLIND_MATRIX[action][ROLES.index(role)], response.content[:300]
+
+
+def _texts(client, *paths) -> str:
+    return "".join(client.get(p).content.decode(errors="replace") for p in paths)
+
+
+def test_nothing_a_reader_is_sent_tells_the_other_readers_drawing_or_lesion_count(blind_world, bob, dave):
+    """alice's image detail, layers, reviews, worklists and next-image answers hold her own layer
+    only: not dave's points, lesions, label, layer id or the send-back of his layer."""
+    from tests.factories import OVERLAPPING_SQUARE
+
+    w = blind_world
+    alice = w["users"]["owner"]
+    # bob sends dave's adjudicated reading back: the adjudication image is read again, blind.
+    workflow.return_reading(
+        image_id=w["adjudication"].pk, user=bob, layer_ids=[w["adjudication:dave"].pk], comment="dave: wider rim"
+    )
+    client = APIClient()
+    client.force_authenticate(alice)
+    for key in ("reading", "adjudication"):
+        detail = client.get(f"/api/images/{w[key].pk}/").json()
+        assert detail["open_layer"]["author"] == "alice" or detail["open_layer"] is None
+        assert [layer["author"] for layer in detail["readings"]] == ["alice"]
+        assert detail["reading_agreement"] is None
+        assert detail["reviews"] == []
+        assert (detail["previous_layer"] or {"author": "alice"})["author"] == "alice"
+        layers = client.get(f"/api/images/{w[key].pk}/layers/").json()
+        assert {layer["author"] for layer in layers} == {"alice"}
+    sent = _texts(
+        client,
+        f"/api/images/{w['reading'].pk}/",
+        f"/api/images/{w['adjudication'].pk}/",
+        f"/api/images/{w['reading'].pk}/layers/",
+        f"/api/images/{w['adjudication'].pk}/layers/",
+        "/api/reviews/",
+        "/api/images/?page_size=500",
+        "/api/my-images/next/",
+    )
+    dave_points = str([list(map(float, p)) for p in OVERLAPPING_SQUARE]).replace(" ", "")
+    assert dave_points not in sent.replace(" ", "")
+    assert "malignant" not in sent and "wider rim" not in sent
+    for key in ("reading:dave", "adjudication:dave"):  # neither as a layer nor as a reviewed layer
+        layer = w[key]
+        assert f'"id":{layer.pk},"image":{layer.image_id},' not in sent.replace(" ", "")
+        assert f'"layer":{layer.pk},' not in sent.replace(" ", "")
+    page = APIClient()
+    page.force_login(alice)
+    html = page.get("/my-images/").content.decode()
+    assert "DUAL_000.png" in html and "malignant" not in html and "wider rim" not in html
+    # dave, a reviewer too, sees the images as their reader, not as a reviewer: his layers only.
+    page.force_login(dave)
+    for key in ("reading", "adjudication"):
+        detail = page.get(f"/api/images/{w[key].pk}/").json()
+        assert {layer["author"] for layer in detail["readings"]} <= {"dave"} and not detail["can_adjudicate"]
+        assert {layer["author"] for layer in page.get(f"/api/images/{w[key].pk}/layers/").json()} == {"dave"}
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("adjudicate/", "alice"),
+        ("adjudicate-edit/", {"start_from": "union", "layer": {"is_normal": True}}),
+        ("return-reading/", "alice"),
+        ("combined/?operation=union", None),
+    ],
+)
+def test_a_reader_who_reviews_may_not_adjudicate_their_own_reading_403_not_500(blind_world, dave, path, body):
+    w = blind_world
+    client = APIClient()
+    client.raise_request_exception = False
+    client.force_authenticate(dave)
+    if body == "alice":
+        body = {"layer": w["adjudication:alice"].pk, "layers": [w["adjudication:alice"].pk], "comment": "x"}
+    url = f"/api/images/{w['adjudication'].pk}/{path}"
+    response = client.get(url) if body is None else client.post(url, body, format="json")
+    assert response.status_code == 403, response.content[:300]
+    assert response.json()["code"] == "not_allowed"
+    w["adjudication"].refresh_from_db()
+    assert w["adjudication"].status == Status.ADJUDICATION and not Review.objects.exists()

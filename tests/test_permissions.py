@@ -110,3 +110,62 @@ def test_a_reviewer_may_not_review_an_image_with_a_layer_they_authored(source, a
             decide()
     image.refresh_from_db()
     assert image.status == Status.SUBMITTED and Review.objects.count() == reviews
+
+
+# --- blind double reading: neither reader sees the other's layer before the consensus -------------
+
+# Which reader's layer each user sees, on an image read blind by alice (reader 1) and erin (reader 2),
+# bob adjudicating; written out by hand. None: the user does not see the image at all.
+# fmt: off
+BLIND = {
+    #                                   alice's layer  erin's layer
+    ("double_reading", "alice"):       (Y,            N),
+    ("double_reading", "erin"):        (N,            Y),
+    ("double_reading", "bob"):         None,   # no reviewer sees an image while it is being read
+    ("double_reading", "carol"):       (Y,            Y),
+    ("adjudication", "alice"):         (Y,            N),
+    ("adjudication", "erin"):          (N,            Y),
+    ("adjudication", "bob"):           (Y,            Y),
+    ("adjudication", "carol"):         (Y,            Y),
+    ("approved", "alice"):             (Y,            Y),
+    ("approved", "erin"):              (Y,            Y),
+    ("approved", "bob"):               (Y,            Y),
+}
+# fmt: on
+
+
+@pytest.mark.parametrize("status, who", list(BLIND), ids=[f"{s}-{w}" for s, w in BLIND])
+def test_readers_never_see_each_others_layer_before_the_consensus(status, who, double_image_in, request):
+    image = double_image_in(status, second_submitted=True)
+    user = request.getfixturevalue(who)
+    layers = [image.layers.filter(author__username=name).order_by("-revision").first() for name in ("alice", "erin")]
+    listed = set(permissions.restrict_layers(image.layers.all(), user))
+    if BLIND[(status, who)] is None:
+        assert permissions.can(user, permissions.VIEW, image) is False and listed == set()
+        return
+    for layer, expected in zip(layers, BLIND[(status, who)], strict=True):
+        assert permissions.may_see_layer(user, layer) is expected
+        assert (layer in listed) is expected
+
+
+def test_a_reader_who_also_reviews_sees_the_image_in_adjudication_but_not_the_other_layer(alice, bob, carol, dave):
+    """dave (annotator and reviewer) is the second reader: as a reviewer he views images in
+    adjudication, but neither alice's layer nor the review of it, and he may not adjudicate."""
+    image = make_image("DUAL_000.png")
+    workflow.assign(image_ids=[image.pk], annotator=alice, second_annotator=dave, user=carol)
+    for reader, lesion in ((alice, SQUARE), (dave, SQUARE)):
+        layer = workflow.start_reading(image_id=image.pk, user=reader)
+        workflow.save_draft(
+            layer_id=layer.pk, user=reader, content=content(("benign", lesion)), expected_version=layer.version
+        )
+        workflow.submit_reading(layer_id=layer.pk, user=reader)
+    image.refresh_from_db()
+    alices = image.layers.get(author=alice)
+    workflow.return_reading(image_id=image.pk, user=bob, layer_ids=[alices.pk], comment="alice: the rim")
+    workflow.start_reading(image_id=image.pk, user=alice)
+    image.refresh_from_db()
+    assert permissions.can(dave, permissions.VIEW, image) is True  # his own image as reader
+    assert set(permissions.restrict_layers(image.layers.all(), dave)) == set(image.layers.filter(author=dave))
+    assert not permissions.restrict_reviews(Review.objects.all(), dave).exists()
+    assert permissions.restrict_reviews(Review.objects.all(), alice).count() == 1
+    assert permissions.can(dave, permissions.REVIEW, image) is False

@@ -17,18 +17,35 @@ NO_LAYER = "no layer"  # a new image has no layer to save or submit: there is no
 # What each action does from each status, written out by hand rather than read from
 # workflow.TRANSITIONS, so that a wrong change to that table fails here. A status is where the
 # image ends up after the action succeeds.
-STATUSES = ("redaction", "new", "draft", "submitted", "returned", "approved")
+STATUSES = ("redaction", "new", "draft", "submitted", "returned", "approved", "double_reading", "adjudication")
+# Blind double reading: its actions run on an image read by alice and erin (bob adjudicates) in
+# every status it can be in; single-reading actions on such an image in double_reading and adjudication.
+DOUBLE_ACTIONS = {
+    "start_reading",
+    "submit_reading",
+    "finish_reading",
+    "adjudicate",
+    "adjudicate_edit",
+    "return_reading",
+}
+DR, ADJ = "double_reading", "adjudication"
 # fmt: off
 EXPECTED = {
-    #                      redaction  new        draft        submitted    returned   approved
-    "confirm_redaction": ("new",     REFUSED,   REFUSED,     REFUSED,     REFUSED,   REFUSED),
-    "start":             (REFUSED,   "draft",   RESUMED,     REFUSED,     "draft",   REFUSED),
-    "save_draft":        (NO_LAYER,  NO_LAYER,  "draft",     REFUSED,     REFUSED,   REFUSED),
-    "submit":            (NO_LAYER,  NO_LAYER,  "submitted", REFUSED,     REFUSED,   REFUSED),
-    "approve":           (REFUSED,   REFUSED,   REFUSED,     "approved",  REFUSED,   REFUSED),
-    "edit_and_approve":  (REFUSED,   REFUSED,   REFUSED,     "approved",  REFUSED,   REFUSED),
-    "send_back":         (REFUSED,   REFUSED,   REFUSED,     "returned",  REFUSED,   REFUSED),
-    "reopen":            (REFUSED,   REFUSED,   REFUSED,     REFUSED,     REFUSED,   "returned"),
+    #                     redaction  new       draft        submitted   returned   approved    double_r. adjudication
+    "confirm_redaction": ("new",    REFUSED,  REFUSED,     REFUSED,    REFUSED,   REFUSED,    REFUSED,  REFUSED),
+    "start":             (REFUSED,  "draft",  RESUMED,     REFUSED,    "draft",   REFUSED,    REFUSED,  REFUSED),
+    "save_draft":        (NO_LAYER, NO_LAYER, "draft",     REFUSED,    REFUSED,   REFUSED,    DR,       REFUSED),
+    "submit":            (NO_LAYER, NO_LAYER, "submitted", REFUSED,    REFUSED,   REFUSED,    REFUSED,  REFUSED),
+    "approve":           (REFUSED,  REFUSED,  REFUSED,     "approved", REFUSED,   REFUSED,    REFUSED,  REFUSED),
+    "edit_and_approve":  (REFUSED,  REFUSED,  REFUSED,     "approved", REFUSED,   REFUSED,    REFUSED,  REFUSED),
+    "send_back":         (REFUSED,  REFUSED,  REFUSED,     "returned", REFUSED,   REFUSED,    REFUSED,  REFUSED),
+    "reopen":            (REFUSED,  REFUSED,  REFUSED,     REFUSED,    REFUSED,   "returned", REFUSED,  REFUSED),
+    "start_reading":     (REFUSED,  DR,       REFUSED,     REFUSED,    REFUSED,   REFUSED,    DR,       REFUSED),
+    "submit_reading":    (NO_LAYER, NO_LAYER, REFUSED,     REFUSED,    REFUSED,   REFUSED,    DR,       REFUSED),
+    "finish_reading":    (NO_LAYER, NO_LAYER, REFUSED,     REFUSED,    REFUSED,   REFUSED,    ADJ,      REFUSED),
+    "adjudicate":        (REFUSED,  REFUSED,  REFUSED,     REFUSED,    REFUSED,   REFUSED,    REFUSED,  "approved"),
+    "adjudicate_edit":   (REFUSED,  REFUSED,  REFUSED,     REFUSED,    REFUSED,   REFUSED,    REFUSED,  "approved"),
+    "return_reading":    (REFUSED,  REFUSED,  REFUSED,     REFUSED,    REFUSED,   REFUSED,    REFUSED,  DR),
 }
 # fmt: on
 CASES = [
@@ -36,9 +53,31 @@ CASES = [
 ]
 
 
-def run(action: str, image: Image, alice, bob, carol):
+def world(action: str, status: str, image_in, double_image_in) -> Image:
+    """The image to try ``action`` on: read blind for the double-reading statuses, and for the
+    double-reading actions wherever a double reading can be (finish_reading: erin submitted first)."""
+    if status in (DR, ADJ) or (action in DOUBLE_ACTIONS and status not in ("draft", "submitted", "returned")):
+        return double_image_in(status, second_submitted=action == "finish_reading")
+    return image_in(status)
+
+
+def run(action: str, image: Image, alice, bob, carol, erin=None):
     """``action`` on ``image`` by the user entitled to it (so only the status can refuse it)."""
-    layer = MaskLayer.objects.filter(image=image).order_by("-revision").first()
+    layer = MaskLayer.objects.filter(image=image, author=alice).order_by("-revision").first()
+    if action == "start_reading":  # erin, the second reader, who has not started in any world
+        return workflow.start_reading(image_id=image.pk, user=erin)
+    if action in ("submit_reading", "finish_reading"):  # which one is the workflow's choice
+        return workflow.submit_reading(layer_id=layer.pk, user=alice)
+    if action == "adjudicate":
+        return workflow.adjudicate(image_id=image.pk, user=bob, layer_id=layer.pk if layer else 0)
+    if action == "adjudicate_edit":
+        return workflow.adjudicate_edit(
+            image_id=image.pk, user=bob, content=content(("benign", TRIANGLE)), start_from="union"
+        )
+    if action == "return_reading":
+        return workflow.return_reading(
+            image_id=image.pk, user=bob, layer_ids=[layer.pk if layer else 0], comment="redo"
+        )
     if action == "start":
         return workflow.start(image_id=image.pk, user=alice)
     if action == "save_draft":
@@ -67,23 +106,23 @@ def test_the_expected_table_covers_every_action_and_status():
 
 
 @pytest.mark.parametrize("action, status, outcome", CASES, ids=[f"{a}-from-{s}" for a, s, _ in CASES])
-def test_transition_table_is_enforced(action, status, outcome, image_in, alice, bob, carol):
+def test_transition_table_is_enforced(action, status, outcome, image_in, double_image_in, alice, bob, carol, erin):
     """Every action leads where the table says from the statuses it allows, and changes nothing from the rest."""
-    image = image_in(status)
+    image = world(action, status, image_in, double_image_in)
     layers_before = list(MaskLayer.objects.filter(image=image).order_by("id").values("id", "status", "version"))
     events_before = AuditEvent.objects.count()
     if outcome == NO_LAYER:
         assert not image.layers.exists()
         return
     if outcome == RESUMED:
-        assert run(action, image, alice, bob, carol) == image.layers.get()
+        assert run(action, image, alice, bob, carol, erin) == image.layers.get()
         image.refresh_from_db()
         assert image.status == status
         assert AuditEvent.objects.count() == events_before
         return
     if outcome == REFUSED:
         with pytest.raises(workflow.WorkflowError):
-            run(action, image, alice, bob, carol)
+            run(action, image, alice, bob, carol, erin)
         image.refresh_from_db()
         assert image.status == status
         assert list(MaskLayer.objects.filter(image=image).order_by("id").values("id", "status", "version")) == (
@@ -91,7 +130,7 @@ def test_transition_table_is_enforced(action, status, outcome, image_in, alice, 
         )
         assert AuditEvent.objects.count() == events_before
         return
-    run(action, image, alice, bob, carol)
+    run(action, image, alice, bob, carol, erin)
     image.refresh_from_db()
     assert image.status == outcome
     assert AuditEvent.objects.count() == events_before + 1

@@ -315,7 +315,7 @@ async function initAnnotatePage() {
   function setBadge(status) {
     const badge = $("image-status");
     badge.className = `badge status-${status}`;
-    badge.textContent = status.charAt(0).toUpperCase() + status.slice(1);
+    badge.textContent = status.charAt(0).toUpperCase() + status.slice(1).replace("_", " ");
   }
 
   function setReadOnly(readOnly) {
@@ -394,7 +394,10 @@ async function initAnnotatePage() {
     st.image = image;
     viewer.setImage(api.imageUrl(imageId)).catch(() => showError("The image could not be loaded."));
     let layer = image.open_layer;
-    const canDraw = image.can_annotate && ["new", "draft", "returned"].includes(image.status);
+    // Read blind by two readers, the image stays in double_reading until both have submitted:
+    // this reader draws until their own layer is submitted.
+    const ownTurn = image.status === "double_reading" && layer?.status !== "submitted";
+    const canDraw = image.can_annotate && (["new", "draft", "returned"].includes(image.status) || ownTurn);
     // The API names the author by username (LayerSerializer).
     const mine = layer?.status === "draft" && layer.author === app.dataset.username;
     st.needsStart = canDraw && !mine;
@@ -404,7 +407,12 @@ async function initAnnotatePage() {
     setBadge(mine ? "draft" : image.status);
     setReadOnly(!(st.layer || st.needsStart) || !image.can_annotate);
     if (st.readOnly) {
-      const why = { submitted: "Submitted: waiting for the reviewer.", approved: "Approved: this is the consensus." };
+      const why = {
+        submitted: "Submitted: waiting for the reviewer.",
+        approved: "Approved: this is the consensus.",
+        double_reading: "Your reading is submitted: waiting for the other reader.",
+        adjudication: "Both readings are in: waiting for the adjudicator.",
+      };
       showInfo(why[image.status] || "You cannot edit this image.");
     }
     if (image.previous_layer && image.previous_layer.id !== st.layer?.id) {

@@ -82,6 +82,17 @@ export const sendBack = (imageId, { comment, remarks = [], version } = {}) =>
 /** layer: {lesions, is_normal, doppler, marks, combined, note} */
 export const editApprove = (imageId, { comment = "", version, layer }) =>
   request("POST", `/api/images/${imageId}/edit-approve/`, { comment, version, layer });
+/** Blind double reading: approve one reading (its layer id) as the consensus. */
+export const adjudicate = (imageId, { layer, comment = "" }) =>
+  request("POST", `/api/images/${imageId}/adjudicate/`, { layer, comment });
+/** startFrom: a reading's layer id, "union" or "intersection"; layer: {lesions, is_normal, ...} */
+export const adjudicateEdit = (imageId, { startFrom, layer, comment = "" }) =>
+  request("POST", `/api/images/${imageId}/adjudicate-edit/`, { start_from: String(startFrom), layer, comment });
+export const returnReading = (imageId, { layers, comment }) =>
+  request("POST", `/api/images/${imageId}/return-reading/`, { layers, comment });
+/** The union or intersection of the two readings: {lesions, dropped_specks}; nothing is stored. */
+export const combinedReadings = (imageId, operation) =>
+  request("GET", `/api/images/${imageId}/combined/?operation=${encodeURIComponent(operation)}`);
 export const nextReview = () => request("GET", "/api/review-queue/next/");
 /** A proposed outline for the lesion in `box` [x0, y0, x1, y1], or under `point` [x, y]: {points}. */
 export const proposeContour = (imageId, { box, point }) =>

@@ -3,6 +3,7 @@
  * Remarks are pinned to a point (pin mode: click the image) and/or a lesion; they travel with
  * a send-back. After a decision the page moves on to the next image of the review queue.
  */
+import { initAdjudication } from "./adjudicate.js";
 import * as api from "./api.js";
 import { centroid } from "./contours.js";
 import { DescriptorPanel, describeLesion, readLexicon, summary } from "./descriptors.js";
@@ -272,7 +273,14 @@ async function initReviewPage() {
       st.earlierPins = renderReviews(image.reviews, [previous, open, image.consensus], viewer,
         { focusPin: (i) => showPins(i) });
     }
-    if (!reviewable()) {
+    if (image.status === "adjudication" && image.readings?.length === 2) {
+      // Read blind by two readers: the adjudication panel takes over the decision panel.
+      window.busPage.adjudication = initAdjudication({
+        imageId, image, viewer, toolbar, app,
+        setEditing: (on) => ((st.editing = on), renderList(), renderFlags()),
+      });
+      if (!image.can_adjudicate) showError("page-info", "You cannot adjudicate this image (you read it, or your role does not allow it).");
+    } else if (!reviewable()) {
       const why = image.can_review
         ? `This image is ${image.status}; there is nothing to review.`
         : "You cannot review this image.";

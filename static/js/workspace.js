@@ -13,7 +13,10 @@ import { isTextTarget } from "./viewer-keys.js";
 const $ = (id) => document.getElementById(id);
 const TOOLS = ["polygon", "freehand", "smart", "edit", "move"];
 const LABEL_NAMES = { benign: "Benign", malignant: "Malignant" };
-const DECISIONS = { approved: "Approved", edited_approved: "Edited and approved", returned: "Sent back", reopened: "Reopened" };
+const DECISIONS = {
+  approved: "Approved", edited_approved: "Edited and approved", returned: "Sent back", reopened: "Reopened",
+  adjudicated: "Adjudicated",
+};
 
 export { isTextTarget };
 

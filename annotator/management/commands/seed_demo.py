@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import CommandError
 from django.db import transaction
 
-from annotator import demo, importing, permissions, workflow
+from annotator import demo, geometry, importing, permissions, workflow
 from annotator.management.base import BulkCommand
 from annotator.models import Image, ImageData, Patient, Status
 
@@ -31,6 +31,8 @@ PATIENTS = {
     "DEMB": [["malignant"], [], ["malignant"], ["benign"], [], ["malignant", "benign"]],
     "DEMC": [[], ["benign"], [], ["malignant"], ["benign"], []],
     "DEMD": [["benign"], ["malignant"], [], ["benign", "benign", "benign"], [], ["malignant"]],
+    # Blind double reading by alice and dave: one still being read (dave's turn), one to adjudicate.
+    "DEMF": [["benign"], ["malignant"]],
 }
 
 
@@ -79,7 +81,7 @@ class Command(BulkCommand):
             raise CommandError(f"demo import failed: {report.defects}")
         alice, dave, bob, carol = users["alice"], users["dave"], users["bob"], users["carol"]
         images = {im.name: im for im in Image.objects.filter(name__in=loaders)}
-        for code, annotator in (("DEMA", alice), ("DEMB", alice), ("DEMC", dave), ("DEMD", alice)):
+        for code, annotator in (("DEMA", alice), ("DEMB", alice), ("DEMC", dave), ("DEMD", alice)):  # DEMF below
             workflow.assign(
                 image_ids=[im.pk for n, im in images.items() if n.startswith(code)], annotator=annotator, user=carol
             )
@@ -92,7 +94,7 @@ class Command(BulkCommand):
                 workflow.submit(layer_id=layer.pk, user=user)
 
         # DEMA: approved by bob; DEMB: waiting for review; DEMC: dave's, one sent back;
-        # DEMD: alice's drafts and new images.
+        # DEMD: alice's drafts and new images; DEMF: read blind by alice and dave.
         for name in sorted(n for n in images if n.startswith("DEMA")):
             draw(name, alice)
             workflow.approve(image_id=images[name].pk, user=bob)
@@ -108,11 +110,37 @@ class Command(BulkCommand):
         )
         workflow.approve(image_id=images["DEMC_000.png"].pk, user=bob)
         draw("DEMD_000.png", alice, submit=False)
+        self._double_reading(images, drawn, alice=alice, dave=dave, carol=carol)
         self._redaction_example(carol)
         counts = {
             s: Image.objects.filter(patient__code__in=[*PATIENTS, REDACTION_PATIENT], status=s).count() for s in Status
         }
         self.stdout.write("demo images: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+
+    def _double_reading(self, images, drawn, *, alice, dave, carol) -> None:
+        """DEMF_000 waits for dave's reading (alice has submitted hers); DEMF_001 has both readings,
+        dave's drawn 14 px to the right of alice's, and waits for an adjudicator (bob)."""
+        names = ["DEMF_000.png", "DEMF_001.png"]
+        workflow.assign(image_ids=[images[n].pk for n in names], annotator=alice, second_annotator=dave, user=carol)
+        for name, readers in ((names[0], [alice]), (names[1], [alice, dave])):
+            for reader in readers:
+                shift = 14 if reader == dave else 0
+                lesions = [
+                    geometry.Lesion(
+                        label=les.label,
+                        points=[[min(x + shift, demo.WIDTH - 1), y] for x, y in les.points],
+                        holes=les.holes,
+                    )
+                    for les in drawn[name]
+                ]
+                layer = workflow.start_reading(image_id=images[name].pk, user=reader)
+                layer = workflow.save_draft(
+                    layer_id=layer.pk,
+                    user=reader,
+                    content=workflow.LayerContent(lesions=lesions),
+                    expected_version=layer.version,
+                )
+                workflow.submit_reading(layer_id=layer.pk, user=reader)
 
     @transaction.atomic
     def _redaction_example(self, curator) -> None:
