@@ -148,8 +148,11 @@ function fillEdges(box, edges, value) {
 
 const intRing = (ring) => ring.map(([x, y]) => [rint(x), rint(y)]);
 
-/** Painted pixels of one lesion {points, holes} in a width x height frame (geometry.pixel_area). */
-export function pixelArea(lesion, width, height) {
+/**
+ * The lesion's mask inside its bounding box (geometry.lesion_box): {x0, y0, w, h, data} with
+ * data[(y - y0) * w + (x - x0)] 1 where the lesion paints pixel (x, y); null when off the frame.
+ */
+export function lesionBox(lesion, width, height) {
   const outer = intRing(lesion.points);
   const xs = outer.map((p) => p[0]);
   const ys = outer.map((p) => p[1]);
@@ -157,7 +160,7 @@ export function pixelArea(lesion, width, height) {
   const y0 = Math.max(Math.min(...ys), 0);
   const x1 = Math.min(Math.max(...xs), width - 1);
   const y1 = Math.min(Math.max(...ys), height - 1);
-  if (x1 < x0 || y1 < y0) return 0;
+  if (x1 < x0 || y1 < y0) return null;
   const box = makeBox(x0, y0, x1 - x0 + 1, y1 - y0 + 1);
   fillPoly(box, [outer], 1);
   const holes = (lesion.holes || []).map(intRing);
@@ -168,6 +171,13 @@ export function pixelArea(lesion, width, height) {
     fillPoly(outerOnly, [outer], 1);
     for (let k = 0; k < box.data.length; k++) box.data[k] &= outerOnly.data[k];
   }
+  return box;
+}
+
+/** Painted pixels of one lesion {points, holes} in a width x height frame (geometry.pixel_area). */
+export function pixelArea(lesion, width, height) {
+  const box = lesionBox(lesion, width, height);
+  if (!box) return 0;
   let count = 0;
   for (let k = 0; k < box.data.length; k++) count += box.data[k];
   return count;

@@ -4,6 +4,7 @@
  * may edit. A key typed into a field or a dialog is text, never a command.
  */
 
+import { onBracketKey } from "./viewer-brush.js";
 import { onArrowKey } from "./viewer-move.js";
 
 /** Is `t` somewhere the user types text (so single-letter shortcuts must not fire)? */
@@ -53,8 +54,10 @@ function command(v, key, e) {
   }
   if (v.readOnly) return false;
   const edit = { p: () => v.setTool("polygon"), f: () => v.setTool("freehand"), s: () => v.setTool("smart"),
-    e: () => v.setTool("edit"), g: () => v.setTool("move"), b: () => v.setLabel("benign"), m: () => v.setLabel("malignant") };
+    e: () => v.setTool("edit"), g: () => v.setTool("move"), o: () => v.setTool("hole"), d: () => v.setTool("brush"),
+    x: () => v.setTool("eraser"), b: () => v.setLabel("benign"), m: () => v.setLabel("malignant") };
   if (edit[key]) return edit[key]() ?? true;
+  if (onBracketKey(v, key)) return true;
   if (key === "Enter" && v._draft?.kind === "polygon") {
     if (e.target?.tagName === "BUTTON") return false;
     v.closePolygon();

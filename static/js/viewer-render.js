@@ -6,6 +6,7 @@
  */
 /* global Konva */
 import { COLOURS, boxFromCorners, findCrossing } from "./contours.js";
+import { drawBrush } from "./viewer-brush.js";
 
 export const HANDLE_PX = 4.5; // vertex handle radius on screen
 
@@ -45,6 +46,7 @@ export function render(v) {
     drawHandles(v);
   }
   drawDraft(v);
+  drawBrush(v, v.uiLayer);
   drawPins(v);
   v._hitStale = true;
   v.imageLayer.batchDraw();
@@ -93,7 +95,7 @@ function drawDraft(v) {
   const d = v._draft;
   const s = v.scale;
   if (v.pending) drawBox(v, v.pending.box, v.pending.point, true);
-  if (!d || !d.points.length) return;
+  if (!d || !d.points.length || d.kind === "stroke") return;
   if (d.kind === "box") return drawBox(v, boxFromCorners(...d.points), null, false);
   const colour = rgba(v.pendingLabel, 1);
   const pts = d.points.flat();

@@ -14,7 +14,7 @@
  *
  * The module is split in files: viewer.js (document, history, tools, view, pointer input),
  * viewer-render.js (Konva drawing), viewer-keys.js (shortcuts), viewer-move.js (the "move all"
- * tool), history.js (undo), and contours.js (the pure ring geometry the pages use too).
+ * tool), viewer-brush.js (brush, eraser and hole), history.js (undo), and contours.js (the pure ring geometry the pages use too).
  */
 /* global Konva */
 import {
@@ -31,6 +31,7 @@ import {
   untangle,
 } from "./contours.js";
 import { History } from "./history.js";
+import * as brush from "./viewer-brush.js";
 import { onKey } from "./viewer-keys.js";
 import * as move from "./viewer-move.js";
 import { HANDLE_PX, render } from "./viewer-render.js";
@@ -42,7 +43,9 @@ const HISTORY_LIMIT = 300;
 const COALESCE_MS = 1500;
 const MAX_FREEHAND_POINTS = 400;
 const CLICK_PX = 4; // a smart-tool drag shorter than this on screen is a click, not a box
-const TOOLS = ["polygon", "freehand", "smart", "edit", "move"];
+const TOOLS = ["polygon", "freehand", "smart", "edit", "move", "hole", "brush", "eraser"];
+// Tools that act on the selected lesion keep it selected; the others draw the next lesion.
+const ON_SELECTED = ["edit", "hole", "brush", "eraser"];
 
 // --- the viewer -----------------------------------------------------------------------------
 
@@ -58,6 +61,7 @@ export class Viewer {
     this.selectedVertex = -1;
     this.tool = "polygon";
     this.pendingLabel = "benign";
+    this.brushRadius = brush.DEFAULT_RADIUS;
     this.mode = null; // "pin" on the review page
     this.drawEnabled = true;
     this.fillOpacity = 0.3;
@@ -201,7 +205,7 @@ export class Viewer {
     if (!TOOLS.includes(tool)) return;
     this._draft = null;
     // Picking a drawing tool means "next lesion": b/m then label the one about to be drawn.
-    if (tool !== "edit" && tool !== this.tool) this._select(-1);
+    if (!ON_SELECTED.includes(tool) && tool !== this.tool) this._select(-1);
     this.tool = tool;
     this.selectedVertex = -1;
     this._updateCursor();
@@ -292,6 +296,11 @@ export class Viewer {
   cancelDraft() {
     this._draft = null;
     this.redraw();
+  }
+
+  /** Brush and eraser radius in image pixels (viewer-brush.js); returns the radius set. */
+  setBrushRadius(r) {
+    return brush.setRadius(this, r);
   }
 
   /** Move every lesion by whole pixels, clamped to the image (viewer-move.js); the offset applied. */
@@ -442,7 +451,7 @@ export class Viewer {
     el.addEventListener("pointercancel", (e) => this._onUp(e));
     el.addEventListener("pointerleave", () => {
       this._cursor = null;
-      if (this._draft?.kind === "polygon") this.redraw();
+      if (this._draft?.kind === "polygon" || brush.PIXEL_TOOLS.includes(this.tool)) this.redraw();
     });
     el.addEventListener("dblclick", (e) => this._onDblClick(e));
     el.addEventListener("wheel", (e) => this._onWheel(e), { passive: false });
@@ -527,6 +536,13 @@ export class Viewer {
     }
     if (!this.visible) this.setVisible(true);
     if (this.tool === "polygon") return this._polygonClick(p);
+    if (this.tool === "hole") {
+      // The hole's lesion: the one selected, or the first press picks it.
+      if (this.selected >= 0 || this._draft) return this._polygonClick(p);
+      if (lesionHit >= 0) return this.select(lesionHit);
+      return this._emit("warning", { message: "Click the lesion the hole belongs to, then draw the hole." });
+    }
+    if (brush.PIXEL_TOOLS.includes(this.tool)) return brush.startStroke(this, e, p, lesionHit) || this._startPan(e, -2);
     if (this.tool === "smart") {
       const q = this._clamp([p.x, p.y]);
       this._draft = { kind: "box", points: [q, q] };
@@ -555,7 +571,7 @@ export class Viewer {
     const d = this._draft;
     if (!d) {
       this._draft = { kind: "polygon", points: [q] };
-      this._select(-1);
+      if (this.tool !== "hole") this._select(-1);
       return this.redraw();
     }
     if (d.points.length >= 3 && this._nearFirst()) return this.closePolygon();
@@ -598,6 +614,10 @@ export class Viewer {
 
   _finish(points) {
     this._draft = null;
+    if (this.tool === "hole") {
+      if (!brush.addHole(this, points)) this.redraw();
+      return;
+    }
     if (this.addLesion(points) < 0) this.redraw();
   }
 
@@ -685,6 +705,8 @@ export class Viewer {
       }
     } else if (drag?.kind === "move") {
       move.dragTo(this, e);
+    } else if (drag?.kind === "stroke") {
+      brush.strokeTo(this, p);
     } else if (drag?.kind === "vertex") {
       this.lesions[this.selected].points[this.selectedVertex] = this._clamp([p.x, p.y]);
       drag.moved = true;
@@ -701,7 +723,7 @@ export class Viewer {
         pts.push(q);
         this.redraw();
       }
-    } else if (this._draft?.kind === "polygon") {
+    } else if (this._draft?.kind === "polygon" || brush.PIXEL_TOOLS.includes(this.tool)) {
       this.redraw();
     }
   }
@@ -731,6 +753,8 @@ export class Viewer {
       move.endDrag(this, drag);
     } else if (drag.kind === "freehand") {
       this._finishFreehand();
+    } else if (drag.kind === "stroke") {
+      brush.endStroke(this);
     } else if (drag.kind === "box") {
       const [start, end] = this._draft?.points || [];
       this._draft = null;
@@ -765,7 +789,7 @@ export class Viewer {
     // A double-click on a lesion with a drawing tool picks it for editing; the one-point
     // polygon its first click started is dropped.
     const lesion = this._lesionAt(e);
-    if (this.readOnly || this.tool === "edit" || this.tool === "move" || lesion < 0) return;
+    if (this.readOnly || ON_SELECTED.includes(this.tool) || this.tool === "move" || lesion < 0) return;
     this._draft = null;
     this.setTool("edit");
     this.select(lesion);

@@ -10,7 +10,7 @@ import { cachedPixelArea } from "./raster.js";
 import { isTextTarget } from "./viewer-keys.js";
 
 const $ = (id) => document.getElementById(id);
-const TOOLS = ["polygon", "freehand", "smart", "edit", "move"];
+const TOOLS = ["polygon", "freehand", "smart", "edit", "move", "hole", "brush", "eraser"];
 const LABEL_NAMES = { benign: "Benign", malignant: "Malignant" };
 const DECISIONS = { approved: "Approved", edited_approved: "Edited and approved", returned: "Sent back", reopened: "Reopened" };
 
@@ -64,6 +64,8 @@ export function bindToolbar(viewer) {
   on("zoom-fit", "click", () => viewer.fit());
   on("zoom-1", "click", () => viewer.actualSize());
   on("toggle-visible", "click", () => viewer.setVisible(!viewer.visible));
+  on("brush-size", "change", (e) => (e.target.value = viewer.setBrushRadius(Number(e.target.value) || 1)));
+  viewer.on("brushsize", ({ radius }) => $("brush-size") && ($("brush-size").value = radius));
   on("opacity", "input", (e) => viewer.setFillOpacity(e.target.value / 100));
   const adjust = () => viewer.setAdjust({ brightness: $("brightness").value, contrast: $("contrast").value });
   on("brightness", "input", adjust);
@@ -89,6 +91,9 @@ export function bindToolbar(viewer) {
     smart: "Drag a box around a lesion (or click inside it): the server proposes its outline, ready to edit.",
     edit: "Select a lesion; drag a point, click an edge to add one, Alt/Shift-click to remove one.",
     move: "Drag to move every lesion together, or Shift+arrows (1 px; with Ctrl 10 px).",
+    hole: "Select a lesion, then click the hole's outline inside it; close on the first point or Enter.",
+    brush: "Paint onto the selected lesion (none selected: a new lesion); [ and ] change the size.",
+    eraser: "Erase from the selected lesion (or the one you press on); [ and ] change the size.",
   };
   const signed = (d) => (d > 0 ? `+${d}` : String(d));
   const showHint = () => {

@@ -1,0 +1,200 @@
+"""The viewer's Hole, Brush and Eraser tools in real Chromium, checked in the database.
+
+Issue 9, part 2: a hole drawn in a lesion is stored as that lesion's hole ring; brush and eraser
+strokes add to or cut from a lesion's pixels and come back as rings (with holes) that the server
+validated and stored like any other. Expected pixels are computed here with the server's own
+rasteriser (annotator/geometry.py); the stroke runs at actual pixels (1 screen px = 1 image px).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from annotator import geometry
+from tests.browser.conftest import wait_until
+from tests.browser.test_annotation_flow import HEIGHT, WIDTH, click_image, draft_of, drag_image, open_annotate
+from tests.browser.test_move_all import drawn_image
+from tests.factories import PASSWORD, alice
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SQUARE = [[300.0, 200.0], [420.0, 200.0], [420.0, 300.0], [300.0, 300.0]]
+HOLE = [[340.0, 230.0], [380.0, 230.0], [380.0, 270.0], [340.0, 270.0]]
+
+
+def lesions_of(layer) -> list[geometry.Lesion]:
+    return [les.as_geometry() for les in layer.lesions.order_by("index")]
+
+
+def mask_of(lesions: list[geometry.Lesion]) -> np.ndarray:
+    mask = np.zeros((HEIGHT, WIDTH), dtype=bool)
+    for lesion in lesions:
+        mask |= geometry.lesion_mask(lesion, WIDTH, HEIGHT).astype(bool)
+    return mask
+
+
+def disc(cx: float, cy: float, r: float) -> np.ndarray:
+    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
+    return (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+
+
+def capsule(a: tuple[float, float], b: tuple[float, float], r: float) -> np.ndarray:
+    """Pixels within r of the segment ab."""
+    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH].astype(float)
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    t = np.clip(((xx - a[0]) * dx + (yy - a[1]) * dy) / (dx * dx + dy * dy), 0, 1)
+    return (xx - a[0] - t * dx) ** 2 + (yy - a[1] - t * dy) ** 2 <= r * r
+
+
+def set_brush_size(page, r: int) -> None:
+    page.fill("#brush-size", str(r))
+    page.press("#brush-size", "Enter")
+    page.evaluate("document.activeElement.blur()")  # keys go to the viewer again
+
+
+def test_a_polygon_drawn_with_the_hole_tool_becomes_the_selected_lesions_hole(login):
+    image = drawn_image("HOLE_000.png", alice(), [geometry.Lesion(label="malignant", points=SQUARE)], submit=False)
+    page = login("alice", PASSWORD)
+    open_annotate(page, image)
+    layer = draft_of(image)
+    before = geometry.pixel_area(lesions_of(layer)[0], WIDTH, HEIGHT)
+
+    page.keyboard.press("o")
+    assert page.get_attribute("#tool-hole", "aria-pressed") == "true"
+    click_image(page, 600, 500)  # no lesion there: nothing to cut a hole in
+    assert "lesion the hole belongs to" in page.text_content("#viewer-message")
+    click_image(page, 310, 210)  # the first click picks the lesion
+    assert page.evaluate("window.busViewer.selected") == 0
+
+    # A hole reaching outside the lesion is refused; nothing changes.
+    for x, y in [(400, 250), (480, 250), (440, 280)]:
+        click_image(page, x, y)
+    page.keyboard.press("Enter")
+    assert "inside the selected lesion" in page.text_content("#viewer-message")
+    assert page.evaluate("window.busViewer.lesions[0].holes.length") == 0
+
+    for x, y in HOLE:
+        click_image(page, x, y)
+    page.keyboard.press("Enter")
+    wait_until(lambda: layer.lesions.get().holes != [], what="the hole to be stored")
+    [stored] = lesions_of(layer)
+    assert stored.label == "malignant" and stored.points == SQUARE
+    assert [[[round(x), round(y)] for x, y in ring] for ring in stored.holes] == [HOLE]
+    after = geometry.pixel_area(stored, WIDTH, HEIGHT)
+    assert after == before - 39 * 39  # the hole's inside is cleared, its ring stays painted
+    # The lesion list counts the pixels the export will have: the hole included.
+    assert f"{after:,} px" in page.text_content("#lesion-list li")
+
+    page.keyboard.press("Control+z")
+    wait_until(lambda: layer.lesions.get().holes == [], what="the undone hole")
+    assert page.js_errors == []
+
+
+def test_brush_and_eraser_strokes_edit_the_lesion_pixels_and_store_valid_rings(login):
+    image = drawn_image("BRSH_000.png", alice(), [geometry.Lesion(label="benign", points=SQUARE)], submit=False)
+    page = login("alice", PASSWORD)
+    open_annotate(page, image)
+    layer = draft_of(image)
+    original = mask_of(lesions_of(layer))
+    page.keyboard.press("1")  # actual pixels
+
+    # Brush, radius 10: a stroke from inside the square out to the right.
+    page.click("#lesion-list li >> nth=0")
+    page.keyboard.press("d")
+    set_brush_size(page, 10)
+    assert page.evaluate("window.busViewer.brushRadius") == 10
+    drag_image(page, (400, 250), (470, 250), steps=10)
+    wait_until(lambda: layer.lesions.get().points != SQUARE, what="the brushed lesion")
+    [brushed] = lesions_of(layer)
+    grown = mask_of([brushed])
+    assert (grown & original).sum() == original.sum()  # nothing of the lesion lost
+    assert grown[disc(465, 250, 8)].all()  # the stroke's end painted
+    assert not (grown & ~original & ~capsule((400, 250), (470, 250), 11.5)).any()  # nothing beyond the stroke
+    assert geometry.find_crossing(brushed.points) is None and brushed.label == "benign"
+
+    # ] enlarges the brush; the eraser pressed in the middle cuts a hole.
+    page.keyboard.press("x")
+    page.keyboard.press("]")
+    assert page.evaluate("window.busViewer.brushRadius") == 13  # a quarter more
+    click_image(page, 350, 250)
+    wait_until(lambda: layer.lesions.get().holes != [], what="the erased hole")
+    [erased] = lesions_of(layer)
+    cut = mask_of([erased])
+    assert not cut[disc(350, 250, 11)].any()
+    assert cut[disc(350, 250, 16) & ~disc(350, 250, 15) & original].all()  # the ring round the hole stays
+    assert len(erased.holes) == 1
+
+    # A stroke right across splits the lesion in two, both stored, both benign.
+    set_brush_size(page, 6)
+    drag_image(page, (390, 180), (390, 320), steps=14)
+    wait_until(lambda: layer.lesions.count() == 2, what="the split lesion")
+    pieces = lesions_of(layer)
+    assert [p.label for p in pieces] == ["benign", "benign"]
+    split = mask_of(pieces)
+    assert not split[disc(390, 250, 4)].any() and not split[disc(390, 205, 4)].any()
+    assert "2 separate lesions" in page.text_content("#viewer-message")
+    assert page.js_errors == []
+
+
+def test_a_brush_stroke_with_nothing_selected_paints_a_new_lesion_in_the_next_label(login):
+    image = drawn_image("BRSH_001.png", alice(), [geometry.Lesion(label="benign", points=SQUARE)], submit=False)
+    page = login("alice", PASSWORD)
+    open_annotate(page, image)
+    layer = draft_of(image)
+    page.keyboard.press("1")
+    page.keyboard.press("m")
+    page.keyboard.press("d")
+    drag_image(page, (600, 420), (640, 440), steps=8)
+    wait_until(lambda: layer.lesions.count() == 2, what="the painted lesion")
+    first, new = lesions_of(layer)
+    assert first.points == SQUARE and new.label == "malignant"
+    painted = mask_of([new])
+    assert painted[disc(600, 420, 6)].all() and painted[disc(640, 440, 6)].all()
+    assert abs(int(painted.sum()) - (np.pi * 8 * 8 + 2 * 8 * np.hypot(40, 20))) < 60
+    assert page.js_errors == []
+
+
+def test_the_browser_tracer_gives_back_the_server_mask_on_random_masks(login):
+    """trace.js on random masks: every lesion validates on the server, and the rings paint the
+    same pixels as the server's own extraction of that mask (specks too thin dropped by both)."""
+    image = drawn_image("TRCE_000.png", alice(), [], submit=False)
+    page = login("alice", PASSWORD)
+    open_annotate(page, image)
+    rng = np.random.default_rng(9)
+    w, h = 60, 45
+    masks = []
+    for k in range(120):
+        mask = np.zeros((h, w), dtype=bool)
+        for _ in range(1 + k % 4):  # overlapping discs toggled: holes, necks, islands in holes
+            mask ^= disc_in(w, h, rng.uniform(0, w), rng.uniform(0, h), rng.uniform(1, 14))
+        if k % 2:
+            mask ^= rng.random((h, w)) < 0.02  # specks, pinholes and one-pixel bridges
+        masks.append(mask)
+    traced = page.evaluate(
+        """async ([masks, w, h]) => {
+            const src = document.querySelector('script[type=module][src*="annotate"]').src;
+            const { traceMask } = await import(new URL("trace.js", src).href);
+            return masks.map((m) => traceMask({ x0: 3, y0: 5, w, h, data: Uint8Array.from(m.flat()) }));
+        }""",
+        [[m.astype(int).tolist() for m in masks], w, h],
+    )
+    for mask, result in zip(masks, traced, strict=True):
+        lesions = [
+            geometry.validate_lesion({"label": "benign", **les}, w + 3, h + 5, index=i)
+            for i, les in enumerate(result["lesions"])
+        ]
+        rgb = np.zeros((h + 5, w + 3, 3), dtype=np.uint8)
+        rgb[5:, 3:][mask] = geometry.COLOURS["benign"]
+        server = geometry.extract_lesions(rgb)
+        assert len(lesions) == len(server.lesions) and result["dropped"] == len(server.dropped_specks)
+        ours = geometry.rasterise(lesions, w + 3, h + 5)
+        assert (ours == geometry.rasterise(server.lesions, w + 3, h + 5)).all()
+        # Without specks the round trip is exact: the traced rings paint the mask itself.
+        if not server.dropped_specks:
+            assert (ours[5:, 3:, 1] > 0).tolist() == mask.tolist()
+
+
+def disc_in(w: int, h: int, cx: float, cy: float, r: float) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    return (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
