@@ -235,12 +235,19 @@ export class Viewer {
     this.redraw();
   }
 
-  /** Label the selected lesion, or the next one drawn when none is selected. */
+  /**
+   * Label the selected lesion, or the next one drawn when none is selected. A lesion just drawn
+   * stays selected (to show it) but is not relabelled: the reader who presses B or M after closing
+   * an outline is choosing the next one's label. Picking it (list, click, edit) makes it relabel.
+   */
   setLabel(label) {
     if (!LABELS.includes(label)) return;
     this.pendingLabel = label;
     const lesion = this.lesions[this.selected];
-    if (lesion && !this.readOnly && lesion.label !== label) {
+    if (lesion && this._fresh && lesion.label !== label && !this.readOnly) {
+      const name = label.charAt(0).toUpperCase() + label.slice(1);
+      this._emit("warning", { message: `${name} for the next lesion; to relabel the one just drawn, click it first.` });
+    } else if (lesion && !this.readOnly && lesion.label !== label) {
       lesion.label = label;
       this._commit();
     }
@@ -249,6 +256,7 @@ export class Viewer {
   }
 
   currentLabel() {
+    if (this._fresh) return this.pendingLabel;
     return this.lesions[this.selected]?.label ?? this.pendingLabel;
   }
 
@@ -260,6 +268,7 @@ export class Viewer {
   _select(index) {
     const next = index >= 0 && index < this.lesions.length ? index : -1;
     const changed = next !== this.selected;
+    this._fresh = false; // any selection is a pick; addLesion marks its new lesion fresh after it
     this.selected = next;
     if (changed) {
       this.selectedVertex = -1;
@@ -635,6 +644,7 @@ export class Viewer {
     }
     this.lesions.push({ id: null, label: LABELS.includes(label) ? label : this.pendingLabel, points: ring, holes: [] });
     this._select(this.lesions.length - 1);
+    this._fresh = true;
     this._commit();
     return this.lesions.length - 1;
   }

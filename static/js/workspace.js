@@ -6,7 +6,7 @@
  */
 import * as api from "./api.js";
 import { centroid } from "./contours.js";
-import { cachedPixelArea } from "./raster.js";
+import { cachedPixelArea, labelOverlaps } from "./raster.js";
 import { isTextTarget } from "./viewer-keys.js";
 
 const $ = (id) => document.getElementById(id);
@@ -121,11 +121,31 @@ export function bindToolbar(viewer) {
     $("toggle-visible").textContent = visible ? "Hide" : "Show";
   });
   viewer.on("warning", ({ message }) => flash(message));
+  bindOverlapWarning(viewer);
   showTool();
   showLabel();
   showHint();
   $("zoom-level").textContent = `${Math.round(viewer.scale * 100)}%`;
   return { refresh: () => (showTool(), showLabel(), showHint()) };
+}
+
+/**
+ * A banner, not a block, while lesions of different labels overlap: the export paints malignant
+ * over benign, so the overlap is benign tissue lost from the mask, usually a slip of the hand.
+ */
+function bindOverlapWarning(viewer) {
+  const banner = $("overlap-warning");
+  if (!banner) return;
+  const show = () => {
+    const pairs = labelOverlaps(viewer.lesions, viewer.width, viewer.height);
+    banner.hidden = !pairs.length;
+    if (!pairs.length) return;
+    const name = (i) => `lesion ${i + 1} (${viewer.lesions[i].label})`;
+    const text = pairs.map(([i, j, n]) => `${name(j)} overlaps ${name(i)} by ${n.toLocaleString("en-GB")} px`).join("; ");
+    $("overlap-text").textContent = `${text.charAt(0).toUpperCase()}${text.slice(1)}. The export paints malignant over benign there; check the outlines.`;
+  };
+  viewer.on("history", show); // every edit, undo, redo and load
+  show();
 }
 
 /** One `li` per lesion (data-label, data-index); a click selects it in the viewer. */

@@ -198,3 +198,46 @@ def test_the_browser_tracer_gives_back_the_server_mask_on_random_masks(login):
 def disc_in(w: int, h: int, cx: float, cy: float, r: float) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w]
     return (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+
+
+def test_an_overlap_of_different_labels_is_flagged_and_b_or_m_after_closing_labels_the_next_lesion(login):
+    image = drawn_image("OVLP_000.png", alice(), [geometry.Lesion(label="benign", points=SQUARE)], submit=False)
+    page = login("alice", PASSWORD)
+    open_annotate(page, image)
+    layer = draft_of(image)
+    assert not page.is_visible("#overlap-text")
+
+    # A malignant triangle drawn over the benign square: stored, with a banner (not a block).
+    page.keyboard.press("m")
+    triangle = [(400, 280), (480, 280), (440, 340)]
+    for x, y in triangle:
+        click_image(page, x, y)
+    page.keyboard.press("Enter")
+    wait_until(lambda: layer.lesions.count() == 2, what="the overlapping lesion")
+    page.wait_for_selector("#overlap-text", state="visible")
+    text = page.text_content("#overlap-text")
+    assert "lesion 2 (malignant) overlaps lesion 1 (benign)" in text.lower()
+
+    # `b` right after closing is the next lesion's label: the new one stays malignant.
+    page.keyboard.press("b")
+    assert "next lesion" in page.text_content("#viewer-message")
+    assert page.get_attribute("#label-benign", "aria-pressed") == "true"
+    page.wait_for_function("() => window.busPage.state === 'saved'")
+    assert [les.label for les in layer.lesions.order_by("index")] == ["benign", "malignant"]
+    for x, y in [(600, 100), (660, 100), (630, 150)]:
+        click_image(page, x, y)
+    page.keyboard.press("Enter")
+    wait_until(lambda: layer.lesions.count() == 3, what="the third lesion")
+    assert [les.label for les in layer.lesions.order_by("index")] == ["benign", "malignant", "benign"]
+
+    # Picked from the list, the lesion takes the label; the same labels no longer warn.
+    page.click("#lesion-list li >> nth=1")
+    page.keyboard.press("b")
+    wait_until(
+        lambda: [les.label for les in layer.lesions.order_by("index")] == ["benign", "benign", "benign"],
+        what="the relabelled lesion",
+    )
+    assert not page.is_visible("#overlap-text")
+    page.keyboard.press("Control+z")
+    page.wait_for_selector("#overlap-text", state="visible")
+    assert page.js_errors == []
