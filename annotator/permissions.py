@@ -36,12 +36,15 @@ EXPORT = "export"
 REOPEN = "reopen"
 AUDIT = "audit"  # read the audit log and the curator dashboard
 REDACT = "redact"  # black out burned-in text and release a DICOM import to the readers
+# The top bar's "API" link to the schema and docs: for those who script the dataset. Readers work
+# in the pages and do not need it; the API itself answers every role by the rules above.
+API_DOCS = "api_docs"
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     ANNOTATOR: frozenset({VIEW, ANNOTATE}),
     REVIEWER: frozenset({VIEW, REVIEW}),
-    CURATOR: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT, REDACT}),
-    ADMIN: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT, REDACT}),
+    CURATOR: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT, REDACT, API_DOCS}),
+    ADMIN: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT, REDACT, API_DOCS}),
 }
 ACTIONS = tuple(sorted(set().union(*ROLE_ACTIONS.values())))
 

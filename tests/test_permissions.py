@@ -12,17 +12,17 @@ pytestmark = pytest.mark.django_db
 Y, N = True, False
 # Who may do what, written out by hand rather than read from permissions.ROLE_ACTIONS, so that a
 # wrong change to that table fails here. Each row is a named user from tests/conftest.py.
-ACTIONS = ("view", "annotate", "review", "import", "assign", "export", "reopen", "audit", "redact")
+ACTIONS = ("view", "annotate", "review", "import", "assign", "export", "reopen", "audit", "redact", "api_docs")
 # fmt: off
 EXPECTED = {
-    #                             view annotate review import assign export reopen audit redact
-    "alice (annotator)":          (Y,   Y,       N,     N,     N,     N,     N,     N,    N),
-    "bob (reviewer)":             (Y,   N,       Y,     N,     N,     N,     N,     N,    N),
-    "carol (curator)":            (Y,   N,       N,     Y,     Y,     Y,     Y,     Y,    Y),
-    "admin (superuser)":          (Y,   N,       N,     Y,     Y,     Y,     Y,     Y,    Y),
-    "dave (annotator+reviewer)":  (Y,   Y,       Y,     N,     N,     N,     N,     N,    N),
-    "nobody (no role)":           (N,   N,       N,     N,     N,     N,     N,     N,    N),
-    "anonymous":                  (N,   N,       N,     N,     N,     N,     N,     N,    N),
+    #                             view annotate review import assign export reopen audit redact api_docs
+    "alice (annotator)":          (Y,   Y,       N,     N,     N,     N,     N,     N,    N,     N),
+    "bob (reviewer)":             (Y,   N,       Y,     N,     N,     N,     N,     N,    N,     N),
+    "carol (curator)":            (Y,   N,       N,     Y,     Y,     Y,     Y,     Y,    Y,     Y),
+    "admin (superuser)":          (Y,   N,       N,     Y,     Y,     Y,     Y,     Y,    Y,     Y),
+    "dave (annotator+reviewer)":  (Y,   Y,       Y,     N,     N,     N,     N,     N,    N,     N),
+    "nobody (no role)":           (N,   N,       N,     N,     N,     N,     N,     N,    N,     N),
+    "anonymous":                  (N,   N,       N,     N,     N,     N,     N,     N,    N,     N),
 }
 # fmt: on
 CELLS = [(who, action, allowed) for who, row in EXPECTED.items() for action, allowed in zip(ACTIONS, row, strict=True)]
