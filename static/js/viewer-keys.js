@@ -42,7 +42,8 @@ export function onKey(v, e) {
 function command(v, key, e) {
   const view = {
     "+": () => v.zoomIn(), "=": () => v.zoomIn(), "-": () => v.zoomOut(), 0: () => v.fit(),
-    1: () => v.actualSize(), h: () => v.setVisible(!v.visible),
+    1: () => v.actualSize(), h: () => v.setVisible(!v.visible), u: () => v.setOutlineOnly(!v.outlineOnly),
+    i: () => v.setInvert(!v.invert), z: () => v.setLoupe(!v.loupe.enabled),
   };
   if (view[key]) return view[key]() ?? true;
   if (key === "Escape") {

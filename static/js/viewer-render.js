@@ -36,7 +36,8 @@ export function render(v) {
       const selected = i === v.selected;
       const crossing = selected && v._drag?.kind === "vertex" && findCrossing(lesion.points);
       v.lesionLayer.add(shape(lesion, {
-        fill: rgba(lesion.label, v.fillOpacity),
+        // Outline only: a transparent fill, so a click inside still picks the lesion.
+        fill: v.outlineOnly ? "rgba(0,0,0,0)" : rgba(lesion.label, v.fillOpacity),
         stroke: crossing ? "#ffff00" : rgba(lesion.label, 1),
         strokeWidth: (selected ? 2.5 : 1.5) / s,
         shadowColor: "#000", shadowBlur: selected ? 4 : 0, shadowForStrokeEnabled: selected,

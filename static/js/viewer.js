@@ -32,6 +32,7 @@ import {
 } from "./contours.js";
 import { History } from "./history.js";
 import * as brush from "./viewer-brush.js";
+import { Loupe, imageFilter } from "./viewer-display.js";
 import { onKey } from "./viewer-keys.js";
 import * as move from "./viewer-move.js";
 import { HANDLE_PX, render } from "./viewer-render.js";
@@ -65,6 +66,9 @@ export class Viewer {
     this.mode = null; // "pin" on the review page
     this.drawEnabled = true;
     this.fillOpacity = 0.3;
+    this.outlineOnly = false; // display: outlines without their fill
+    this.invert = false; // display: the image in negative
+    this._adjust = { brightness: 100, contrast: 100 };
     this.visible = true;
     this.overlay = null;
     this.overlayVisible = false;
@@ -91,6 +95,7 @@ export class Viewer {
     this._frame = new Konva.Rect({ x: -0.5, y: -0.5, width, height, fill: "#000" });
     this.imageLayer.add(this._frame);
 
+    this.loupe = new Loupe(this);
     this._bind(keyboard);
     this._resetHistory();
     this.fit();
@@ -208,6 +213,7 @@ export class Viewer {
     if (!ON_SELECTED.includes(tool) && tool !== this.tool) this._select(-1);
     this.tool = tool;
     this.selectedVertex = -1;
+    this.loupe.update();
     this._updateCursor();
     this._emit("toolchange", { tool });
     this.redraw();
@@ -337,7 +343,37 @@ export class Viewer {
 
   /** Brightness/contrast in percent (100 = unchanged): a CSS filter on the image canvas only. */
   setAdjust({ brightness = 100, contrast = 100 } = {}) {
-    this.imageLayer.getNativeCanvasElement().style.filter = `brightness(${brightness}%) contrast(${contrast}%)`;
+    this._adjust = { brightness: Number(brightness), contrast: Number(contrast) };
+    this._applyFilter();
+  }
+
+  getAdjust() {
+    return { ...this._adjust };
+  }
+
+  /** Show the image in negative (display only), as OHIF's invert. */
+  setInvert(invert) {
+    this.invert = !!invert;
+    this._applyFilter();
+    this._emit("display", { invert: this.invert, outlineOnly: this.outlineOnly, loupe: this.loupe.enabled });
+  }
+
+  _applyFilter() {
+    this.imageLayer.getNativeCanvasElement().style.filter = imageFilter({ ...this._adjust, invert: this.invert });
+    this.loupe.update();
+  }
+
+  /** Draw the lesions as outlines only, without fill, to see the tissue under them. */
+  setOutlineOnly(outlineOnly) {
+    this.outlineOnly = !!outlineOnly;
+    this._emit("display", { invert: this.invert, outlineOnly: this.outlineOnly, loupe: this.loupe.enabled });
+    this.redraw();
+  }
+
+  /** The magnifier beside the pointer while drawing or editing (viewer-display.js). */
+  setLoupe(enabled) {
+    this.loupe.setEnabled(!!enabled);
+    this._emit("display", { invert: this.invert, outlineOnly: this.outlineOnly, loupe: this.loupe.enabled });
   }
 
   setOverlay(lesions) {
@@ -441,6 +477,7 @@ export class Viewer {
     this._ro?.disconnect();
     window.removeEventListener("keydown", this._keydown);
     window.removeEventListener("keyup", this._keyup);
+    this.loupe.destroy();
     this.stage.destroy();
   }
 
@@ -460,6 +497,7 @@ export class Viewer {
     el.addEventListener("pointercancel", (e) => this._onUp(e));
     el.addEventListener("pointerleave", () => {
       this._cursor = null;
+      this.loupe.update();
       if (this._draft?.kind === "polygon" || brush.PIXEL_TOOLS.includes(this.tool)) this.redraw();
     });
     el.addEventListener("dblclick", (e) => this._onDblClick(e));
@@ -704,6 +742,7 @@ export class Viewer {
       this._emit("pointer", { x: Math.round(p.x), y: Math.round(p.y) });
     }
     const drag = this._drag;
+    this.loupe.update();
     if (drag?.kind === "pan") {
       const dx = e.clientX - drag.x;
       const dy = e.clientY - drag.y;

@@ -13,7 +13,15 @@ import pytest
 
 from annotator import geometry
 from tests.browser.conftest import wait_until
-from tests.browser.test_annotation_flow import HEIGHT, WIDTH, click_image, draft_of, drag_image, open_annotate
+from tests.browser.test_annotation_flow import (
+    HEIGHT,
+    WIDTH,
+    click_image,
+    draft_of,
+    drag_image,
+    open_annotate,
+    to_page,
+)
 from tests.browser.test_move_all import drawn_image
 from tests.factories import PASSWORD, alice
 
@@ -240,4 +248,98 @@ def test_an_overlap_of_different_labels_is_flagged_and_b_or_m_after_closing_labe
     assert not page.is_visible("#overlap-text")
     page.keyboard.press("Control+z")
     page.wait_for_selector("#overlap-text", state="visible")
+    assert page.js_errors == []
+
+
+def lesion_alpha(page, x: float, y: float) -> int:
+    """Alpha of the lesion layer's canvas at image pixel (x, y), after the next frame is drawn."""
+    page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    return page.evaluate(
+        """([x, y]) => {
+            const v = window.busViewer;
+            const c = v.lesionLayer.getNativeCanvasElement();
+            const k = c.width / v.stage.width();
+            const px = Math.round((v.stage.x() + x * v.scale) * k);
+            const py = Math.round((v.stage.y() + y * v.scale) * k);
+            return c.getContext("2d").getImageData(px, py, 1, 1).data[3];
+        }""",
+        [x, y],
+    )
+
+
+def test_outline_only_invert_loupe_and_saved_window_presets(login, artifacts):
+    image = drawn_image("DISP_000.png", alice(), [geometry.Lesion(label="benign", points=SQUARE)], submit=False)
+    page = login("alice", PASSWORD)
+    open_annotate(page, image)
+    layer = draft_of(image)
+
+    # Outline only: the fill goes, the outline stays, and a click inside still picks the lesion.
+    assert lesion_alpha(page, 360, 250) > 0
+    page.keyboard.press("u")
+    assert page.get_attribute("#toggle-outline", "aria-pressed") == "true"
+    assert lesion_alpha(page, 360, 250) == 0
+    assert lesion_alpha(page, 300, 250) > 0
+    page.keyboard.press("e")
+    click_image(page, 360, 250)
+    assert page.evaluate("window.busViewer.selected") == 0
+    page.click("#toggle-outline")
+    assert lesion_alpha(page, 360, 250) > 0
+
+    # Invert: a filter on the image canvas only; the drawing is unchanged.
+    page.keyboard.press("i")
+    image_filter = "window.busViewer.imageLayer.getNativeCanvasElement().style.filter"
+    assert "invert(1)" in page.evaluate(image_filter)
+    page.keyboard.press("i")
+    assert "invert" not in page.evaluate(image_filter)
+
+    # The loupe shows beside the pointer while drawing, never under it, and not off the image.
+    page.keyboard.press("z")
+    page.keyboard.press("p")
+    page.mouse.move(*to_page(page, 500, 400))
+    page.wait_for_selector("canvas.loupe", state="visible")
+    box = page.locator("canvas.loupe").bounding_box()
+    px, py = to_page(page, 500, 400)
+    assert not (box["x"] <= px <= box["x"] + box["width"] and box["y"] <= py <= box["y"] + box["height"])
+    assert page.evaluate(
+        """() => {
+            const c = document.querySelector("canvas.loupe");
+            const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+            let lit = 0;
+            for (let k = 0; k < d.length; k += 4) lit += d[k] + d[k + 1] + d[k + 2] > 30;
+            return lit > d.length / 8;  // the image's pixels, not an empty black square
+        }"""
+    )
+    page.screenshot(path=str(artifacts / "loupe.png"))
+    # Clicks go through to the image: a triangle drawn with the loupe on is stored.
+    for x, y in [(500, 400), (560, 400), (530, 450)]:
+        click_image(page, x, y)
+    page.keyboard.press("Enter")
+    wait_until(lambda: layer.lesions.count() == 2, what="the triangle drawn under the loupe")
+    page.mouse.move(5, 5)
+    page.wait_for_selector("canvas.loupe", state="hidden")
+
+    # A window preset saved by this reader, chosen again after a reload.
+    page.evaluate(
+        """() => {
+            for (const [id, v] of [["brightness", 140], ["contrast", 170]]) {
+                const s = document.getElementById(id);
+                s.value = v;
+                s.dispatchEvent(new Event("input"));
+            }
+        }"""
+    )
+    page.once("dialog", lambda d: d.accept("Cysts"))
+    page.click("#preset-save")
+    assert page.evaluate("JSON.parse(localStorage.getItem('busreview:window-presets:alice'))") == [
+        {"name": "Cysts", "brightness": 140, "contrast": 170}
+    ]
+    page.wait_for_function("() => window.busPage.state === 'saved'")
+    page.reload()
+    page.wait_for_function("() => window.busPage && window.busPage.ready && window.busViewer.imageLoaded")
+    assert "brightness(140%)" not in (page.evaluate(image_filter) or "")
+    page.select_option("#window-preset", "mine:Cysts")
+    assert page.input_value("#brightness") == "140" and page.input_value("#contrast") == "170"
+    assert "brightness(140%) contrast(170%)" in page.evaluate(image_filter)
+    page.select_option("#window-preset", "built-in:Default")
+    assert "brightness(100%) contrast(100%)" in page.evaluate(image_filter)
     assert page.js_errors == []
