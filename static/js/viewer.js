@@ -455,6 +455,7 @@ export class Viewer {
     // Smoothing blurs pixels once they are magnified; radiologists want to see the real ones.
     this.imageLayer.imageSmoothingEnabled(scale < 1.5);
     this._emit("zoom", { scale });
+    this._emit("view", { scale, x: this.stage.x(), y: this.stage.y() });
     this.redraw();
   }
 
@@ -751,6 +752,7 @@ export class Viewer {
         this.stage.position({ x: drag.sx + dx, y: drag.sy + dy });
         this._fitted = false;
         this.stage.batchDraw();
+        this._emit("view", { scale: this.scale, x: this.stage.x(), y: this.stage.y() });
       }
     } else if (drag?.kind === "move") {
       move.dragTo(this, e);
