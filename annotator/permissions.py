@@ -138,6 +138,25 @@ def can(user, action: str, image: Image | None = None) -> bool:
     return Image.objects.filter(rule, pk=image.pk).exists()
 
 
+def page_for(user, image: Image) -> tuple[str, str]:
+    """Which page opens ``image`` for ``user`` from a list, by its status: (page, link text).
+
+    ``annotate`` when it is theirs to draw now, ``review`` when it waits for their review,
+    ``redaction`` while it waits for a curator's redaction, else ``view`` (the read-only viewer).
+    Decided without a query (lists ask it per row): the review rule here is the role and "not the
+    image's annotator"; the review page itself still applies the full rule (``can``).
+    """
+    roles = roles_of(user)
+    if image.status == Status.REDACTION and roles & {CURATOR, ADMIN}:
+        return "redaction", "Redact"
+    if image.status in (Status.NEW, Status.DRAFT, Status.RETURNED) and can(user, ANNOTATE, image):
+        return "annotate", "Start" if image.status == Status.NEW else "Open"
+    if image.status == Status.SUBMITTED and REVIEWER in roles and image.annotator_id != user.pk:
+        return "review", "Review"
+    what = {Status.APPROVED: "consensus", Status.SUBMITTED: "submission", Status.NEW: "image"}
+    return "view", f"View {what.get(image.status, 'drawing')}"
+
+
 def may_edit_layer(user, layer: MaskLayer) -> bool:
     """Only the layer's author, who must also be the image's assigned annotator, edits a draft."""
     return layer.author_id == user.pk and can(user, ANNOTATE, layer.image)

@@ -25,5 +25,7 @@ def review(request, image_id: int):
             "can_review": permissions.can(request.user, permissions.REVIEW, image),
             "review_page": True,  # the toolbar adds the remark pin
             "toolbar_label": "Viewer tools",
+            "progress": selectors.position_in(selectors.review_queue(request.user), image.pk),
+            "progress_list": "the review queue",
         },
     )

@@ -110,3 +110,59 @@ def test_a_reviewer_may_not_review_an_image_with_a_layer_they_authored(source, a
             decide()
     image.refresh_from_db()
     assert image.status == Status.SUBMITTED and Review.objects.count() == reviews
+
+
+# Which page a list opens for each status and person (permissions.page_for), written out by hand.
+# The images are alice's; bob reviews; dave holds both reader roles but draws none of these.
+# Columns: new, draft, submitted, returned, approved, redaction; each cell "page: link text".
+PAGE_FOR = {
+    "alice": (
+        "annotate: Start",
+        "annotate: Open",
+        "view: View submission",
+        "annotate: Open",
+        "view: View consensus",
+        "view: View drawing",
+    ),
+    "bob": (
+        "view: View image",
+        "view: View drawing",
+        "review: Review",
+        "view: View drawing",
+        "view: View consensus",
+        "view: View drawing",
+    ),
+    "dave": (
+        "view: View image",
+        "view: View drawing",
+        "review: Review",
+        "view: View drawing",
+        "view: View consensus",
+        "view: View drawing",
+    ),
+    "carol": (
+        "view: View image",
+        "view: View drawing",
+        "view: View submission",
+        "view: View drawing",
+        "view: View consensus",
+        "redaction: Redact",
+    ),
+    "admin": (
+        "view: View image",
+        "view: View drawing",
+        "view: View submission",
+        "view: View drawing",
+        "view: View consensus",
+        "redaction: Redact",
+    ),
+}
+PAGE_STATUSES = ("new", "draft", "submitted", "returned", "approved", "redaction")
+
+
+@pytest.mark.parametrize("who", list(PAGE_FOR))
+def test_a_list_opens_the_page_that_fits_the_image_status(who, image_in, request, dave, carol, admin):
+    user = request.getfixturevalue(who)
+    for k, status in enumerate(PAGE_STATUSES):
+        image = image_in(status, name=f"PAGE_{k:03d}.png")
+        assert (status, ": ".join(permissions.page_for(user, image))) == (status, PAGE_FOR[who][k])
