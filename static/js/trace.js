@@ -136,27 +136,41 @@ function follow(f, W, x, y, from, nbd) {
   return chain;
 }
 
-/** 8-connected component number of every non-zero cell (0 for background). */
+/** 8-connected component number of every non-zero cell (0 for background): row runs, union-find. */
 function components(f, W, H) {
   const comp = new Int32Array(W * H);
-  const stack = [];
-  let n = 0;
-  for (let i = 0; i < W * H; i++) {
-    if (f[i] === 0 || comp[i]) continue;
-    comp[i] = ++n;
-    stack.push(i);
-    while (stack.length) {
-      const j = stack.pop();
-      const x = j % W;
-      const y = (j - x) / W;
-      for (let d = 0; d < 8; d++) {
-        const k = (y + DY[d]) * W + x + DX[d];
-        if (f[k] !== 0 && !comp[k]) {
-          comp[k] = n;
-          stack.push(k);
-        }
+  const parent = [0];
+  const find = (a) => {
+    while (parent[a] !== a) a = parent[a] = parent[parent[a]];
+    return a;
+  };
+  const union = (a, b) => {
+    a = find(a);
+    b = find(b);
+    if (a !== b) parent[Math.max(a, b)] = Math.min(a, b);
+  };
+  for (let y = 1; y < H - 1; y++) {
+    const row = y * W;
+    for (let x = 1; x < W - 1; x++) {
+      const i = row + x;
+      if (f[i] === 0) continue;
+      // Neighbours already labelled: west, north-west, north, north-east.
+      const w = comp[i - 1];
+      const nw = comp[i - W - 1];
+      const n = comp[i - W];
+      const ne = comp[i - W + 1];
+      let label = w || nw || n || ne;
+      if (!label) {
+        label = parent.length;
+        parent.push(label);
+      } else {
+        if (nw && nw !== label) union(label, nw);
+        if (n && n !== label) union(label, n);
+        if (ne && ne !== label) union(label, ne);
       }
+      comp[i] = label;
     }
   }
+  for (let i = 0; i < comp.length; i++) if (comp[i]) comp[i] = find(comp[i]);
   return comp;
 }
