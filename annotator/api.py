@@ -15,7 +15,7 @@ from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from annotator import geometry, permissions, selectors, smart_contour, workflow
+from annotator import geometry, permissions, selectors, smart_contour, thumbnails, workflow
 from annotator.exporting.base import encode_png
 from annotator.models import Image, MaskLayer, Review
 from annotator.serializers import (
@@ -88,6 +88,21 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
     def image_png(self, request, pk=None):
         image = self.get_object()
         return png_response(image.data.png, image.name)
+
+    @extend_schema(request=None, responses={(200, "image/png"): OpenApiTypes.BINARY, 304: None})
+    @action(detail=True, methods=["get"], url_path="thumb.png")
+    def thumb_png(self, request, pk=None):
+        """A small preview (at most 160 px a side) for lists; seen by whoever may see the image."""
+        image = self.get_object()
+        png = bytes(image.data.png)
+        tag = thumbnails.digest(png)
+        etag = f'"{tag}"'
+        if etag in request.headers.get("If-None-Match", ""):
+            response = HttpResponse(status=304)
+        else:
+            response = png_response(thumbnails.thumbnail(png, tag), f"thumb-{image.name}")
+        response["ETag"] = etag
+        return response
 
     @extend_schema(
         request=None,

@@ -39,12 +39,15 @@ AUDIT = "audit"  # read the audit log and the curator dashboard
 REDACT = "redact"  # black out burned-in text and release a DICOM import to the readers
 AGREEMENT = "agreement"  # the reader-agreement page: curators all figures, readers their own (agreement_rule)
 CONFIGURE = "configure"  # change the dataset settings (e.g. whether BI-RADS descriptors are asked for)
+# The top bar's "API" link to the schema and docs: for those who script the dataset. Readers work
+# in the pages and do not need it; the API itself answers every role by the rules above.
+API_DOCS = "api_docs"
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     ANNOTATOR: frozenset({VIEW, ANNOTATE, AGREEMENT}),
     REVIEWER: frozenset({VIEW, REVIEW, AGREEMENT}),
-    CURATOR: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT, REDACT, AGREEMENT, CONFIGURE}),
-    ADMIN: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT, REDACT, AGREEMENT, CONFIGURE}),
+    CURATOR: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT, REDACT, AGREEMENT, CONFIGURE, API_DOCS}),
+    ADMIN: frozenset({VIEW, IMPORT, ASSIGN, EXPORT, REOPEN, AUDIT, REDACT, AGREEMENT, CONFIGURE, API_DOCS}),
 }
 ACTIONS = tuple(sorted(set().union(*ROLE_ACTIONS.values())))
 
@@ -179,6 +182,32 @@ def can(user, action: str, image: Image | None = None) -> bool:
 
 def is_reader(user, image: Image) -> bool:
     return user.pk is not None and user.pk in (image.annotator_id, image.second_annotator_id)
+
+
+def page_for(user, image: Image) -> tuple[str, str]:
+    """Which page opens ``image`` for ``user`` from a list, by its status: (page, link text).
+
+    ``annotate`` when it is theirs to draw now, ``review`` when it waits for their review,
+    ``redaction`` while it waits for a curator's redaction, else ``view`` (the read-only viewer).
+    Decided without a query (lists ask it per row): the review rule here is the role and "not the
+    image's annotator"; the review page itself still applies the full rule (``can``).
+    """
+    roles = roles_of(user)
+    if image.status == Status.REDACTION and roles & {CURATOR, ADMIN}:
+        return "redaction", "Redact"
+    if image.status in (Status.NEW, Status.DRAFT, Status.RETURNED, Status.DOUBLE_READING) and can(
+        user, ANNOTATE, image
+    ):
+        return "annotate", "Start" if image.status == Status.NEW else "Open"
+    if image.status in (Status.SUBMITTED, Status.ADJUDICATION) and REVIEWER in roles and not is_reader(user, image):
+        return "review", "Adjudicate" if image.status == Status.ADJUDICATION else "Review"
+    what = {
+        Status.APPROVED: "consensus",
+        Status.SUBMITTED: "submission",
+        Status.NEW: "image",
+        Status.ADJUDICATION: "readings",
+    }
+    return "view", f"View {what.get(image.status, 'drawing')}"
 
 
 def may_edit_layer(user, layer: MaskLayer) -> bool:

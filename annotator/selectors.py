@@ -64,6 +64,15 @@ def next_for_review(user, *, after: int | None = None) -> int | None:
     return qs.values_list("pk", flat=True).first()
 
 
+def position_in(queryset, image_id: int) -> tuple[int, int] | None:
+    """(n, total): the image is the n-th (1-based) of the list's ``total``; None when not in it.
+
+    One query for the ids (a worklist of a few hundred images is a few kilobytes).
+    """
+    ids = list(queryset.values_list("pk", flat=True))
+    return (ids.index(image_id) + 1, len(ids)) if image_id in ids else None
+
+
 def next_to_annotate(user, *, after: int | None = None) -> int | None:
     qs = worklist(user)
     if after is not None:

@@ -26,7 +26,13 @@ def annotate(request, image_id: int):
     if not permissions.can(request.user, permissions.ANNOTATE, image):
         # Seen but not theirs to draw: the read-only viewer (the review page) shows it.
         return redirect("reviewer:review", image_id=image.pk)
-    return render(request, "annotator/annotate.html", {"image": image, **dataset_settings.page_context()})
+    # "Image 3 of 12": where this image stands in the reader's worklist (returned, drafts, new).
+    progress = selectors.position_in(selectors.worklist(request.user), image.pk)
+    return render(
+        request,
+        "annotator/annotate.html",
+        {"image": image, "progress": progress, "progress_list": "My images", **dataset_settings.page_context()},
+    )
 
 
 @permissions.require(permissions.AGREEMENT)

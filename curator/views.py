@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError
@@ -40,6 +41,16 @@ def _annotators():
     return group.user_set.filter(is_active=True).order_by("username") if group else get_user_model().objects.none()
 
 
+def _open_link(user, image: Image) -> tuple[str, str]:
+    """The page that opens ``image`` for ``user`` given its status (permissions.page_for), and its text."""
+    page, label = permissions.page_for(user, image)
+    if page == "redaction":
+        return reverse("curator:redaction"), label
+    if page == "annotate":
+        return reverse("annotator:annotate", args=[image.pk]), label
+    return reverse("reviewer:review", args=[image.pk]), label
+
+
 @require(permissions.AUDIT)
 def dashboard(request):
     images = Image.objects.select_related("patient", "annotator", "second_annotator").order_by("name")
@@ -51,6 +62,8 @@ def dashboard(request):
     status = request.GET.get("status", "") if filters.is_valid() else ""
     patient = request.GET.get("patient", "") if filters.is_valid() else ""
     page = Paginator(images, 50).get_page(request.GET.get("page"))
+    for image in page:
+        image.open_url, image.open_label = _open_link(request.user, image)
     return render(
         request,
         "curator/dashboard.html",

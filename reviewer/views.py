@@ -27,5 +27,7 @@ def review(request, image_id: int):
             "review_page": True,  # the toolbar adds the remark pin
             "toolbar_label": "Viewer tools",
             **dataset_settings.page_context(),
+            "progress": selectors.position_in(selectors.review_queue(request.user), image.pk),
+            "progress_list": "the review queue",
         },
     )

@@ -186,3 +186,15 @@ def test_curator_assigns_a_patient_and_reopens_an_image():
     workflow.approve(image_id=done.pk, user=bob)
     client.post(f"/dataset/images/{done.pk}/reopen/", {"reason": "recheck the margin"})
     assert Image.objects.get(pk=done.pk).status == Status.RETURNED
+
+
+@pytest.mark.parametrize(
+    "who, shown",
+    [("alice", False), ("bob", False), ("dave", False), ("carol", True), ("admin", True)],
+)
+def test_the_api_link_is_in_the_top_bar_for_curators_and_admins_only(who, shown, request):
+    """Readers work in the pages; the API link (permissions.API_DOCS) is for those who script."""
+    page = logged_in(request.getfixturevalue(who)).get("/", follow=True).content.decode()
+    topbar = page[page.index('<header class="topbar">') : page.index("</header>")]
+    assert ('href="/api/docs/"' in topbar) is shown
+    assert "My images" in topbar or "Review queue" in topbar or "Dataset" in topbar  # the bar itself is there

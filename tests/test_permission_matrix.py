@@ -44,6 +44,8 @@ ACTIONS = {
     "view a submitted image": lambda w, c: c.get(f"/api/images/{w['submitted'].pk}/"),
     "view a draft image": lambda w, c: c.get(f"/api/images/{w['draft'].pk}/"),
     "view the pixels of a draft": lambda w, c: c.get(f"/api/images/{w['draft'].pk}/image.png"),
+    "view the thumbnail of a draft": lambda w, c: c.get(f"/api/images/{w['draft'].pk}/thumb.png"),
+    "view the thumbnail of a submitted image": lambda w, c: c.get(f"/api/images/{w['submitted'].pk}/thumb.png"),
     "start a new image": lambda w, c: c.post(f"/api/images/{w['new'].pk}/start/"),
     "save a draft": lambda w, c: c.put(
         f"/api/layers/{w['layer'].pk}/", {"version": w["layer"].version, "lesions": []}, format="json"
@@ -63,6 +65,7 @@ ACTIONS = {
     "read the counts": lambda w, c: c.get("/api/stats/"),
     "view an image in redaction": lambda w, c: c.get(f"/api/images/{w['redaction'].pk}/"),
     "view the pixels of an image in redaction": lambda w, c: c.get(f"/api/images/{w['redaction'].pk}/image.png"),
+    "view the thumbnail of an image in redaction": lambda w, c: c.get(f"/api/images/{w['redaction'].pk}/thumb.png"),
     "start an image in redaction": lambda w, c: c.post(f"/api/images/{w['redaction'].pk}/start/"),
     "redact": lambda w, c: c.post(
         f"/api/images/{w['redaction'].pk}/redact/", {"boxes": [{"x": 0, "y": 0, "w": 10, "h": 10}]}, format="json"
@@ -76,6 +79,8 @@ MATRIX = {
     "view a submitted image": (200, 404, 200, 200, 200, 403),
     "view a draft image": (200, 404, 404, 200, 200, 403),
     "view the pixels of a draft": (200, 404, 404, 200, 200, 403),
+    "view the thumbnail of a draft": (200, 404, 404, 200, 200, 403),
+    "view the thumbnail of a submitted image": (200, 404, 200, 200, 200, 403),
     "start a new image": (200, 404, 403, 403, 403, 403),
     "save a draft": (200, 404, 403, 403, 403, 403),
     "submit a draft": (200, 404, 403, 403, 403, 403),
@@ -91,6 +96,7 @@ MATRIX = {
     "read the counts": (403, 403, 403, 200, 200, 403),
     "view an image in redaction": (404, 404, 404, 200, 200, 403),
     "view the pixels of an image in redaction": (404, 404, 404, 200, 200, 403),
+    "view the thumbnail of an image in redaction": (404, 404, 404, 200, 200, 403),
     "start an image in redaction": (404, 404, 403, 403, 403, 403),
     "redact": (403, 403, 403, 200, 200, 403),
     "read the dataset settings": (200, 200, 200, 200, 200, 403),

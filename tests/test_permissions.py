@@ -13,16 +13,16 @@ Y, N = True, False
 # Who may do what, written out by hand rather than read from permissions.ROLE_ACTIONS, so that a
 # wrong change to that table fails here. Each row is a named user from tests/conftest.py.
 # fmt: off
-ACTIONS = ("view", "annotate", "review", "import", "assign", "export", "reopen", "audit", "redact", "agreement", "configure")  # noqa: E501
+ACTIONS = ("view", "annotate", "review", "import", "assign", "export", "reopen", "audit", "redact", "agreement", "configure", "api_docs")  # noqa: E501
 EXPECTED = {
-    #                             view annotate review import assign export reopen audit redact agreement configure
-    "alice (annotator)":          (Y,   Y,       N,     N,     N,     N,     N,     N,    N,     Y,        N),
-    "bob (reviewer)":             (Y,   N,       Y,     N,     N,     N,     N,     N,    N,     Y,        N),
-    "carol (curator)":            (Y,   N,       N,     Y,     Y,     Y,     Y,     Y,    Y,     Y,        Y),
-    "admin (superuser)":          (Y,   N,       N,     Y,     Y,     Y,     Y,     Y,    Y,     Y,        Y),
-    "dave (annotator+reviewer)":  (Y,   Y,       Y,     N,     N,     N,     N,     N,    N,     Y,        N),
-    "nobody (no role)":           (N,   N,       N,     N,     N,     N,     N,     N,    N,     N,        N),
-    "anonymous":                  (N,   N,       N,     N,     N,     N,     N,     N,    N,     N,        N),
+    #                             view annotate review import assign export reopen audit redact agreement configure api_docs  # noqa: E501
+    "alice (annotator)":          (Y,   Y,       N,     N,     N,     N,     N,     N,    N,     Y,        N,        N),
+    "bob (reviewer)":             (Y,   N,       Y,     N,     N,     N,     N,     N,    N,     Y,        N,        N),
+    "carol (curator)":            (Y,   N,       N,     Y,     Y,     Y,     Y,     Y,    Y,     Y,        Y,        Y),
+    "admin (superuser)":          (Y,   N,       N,     Y,     Y,     Y,     Y,     Y,    Y,     Y,        Y,        Y),
+    "dave (annotator+reviewer)":  (Y,   Y,       Y,     N,     N,     N,     N,     N,    N,     Y,        N,        N),
+    "nobody (no role)":           (N,   N,       N,     N,     N,     N,     N,     N,    N,     N,        N,        N),
+    "anonymous":                  (N,   N,       N,     N,     N,     N,     N,     N,    N,     N,        N,        N),
 }
 # fmt: on
 CELLS = [(who, action, allowed) for who, row in EXPECTED.items() for action, allowed in zip(ACTIONS, row, strict=True)]
@@ -169,3 +169,81 @@ def test_a_reader_who_also_reviews_sees_the_image_in_adjudication_but_not_the_ot
     assert not permissions.restrict_reviews(Review.objects.all(), dave).exists()
     assert permissions.restrict_reviews(Review.objects.all(), alice).count() == 1
     assert permissions.can(dave, permissions.REVIEW, image) is False
+
+
+# Which page a list opens for each status and person (permissions.page_for), written out by hand.
+# The images are alice's; bob reviews; dave holds both reader roles but draws none of these.
+# Columns: new, draft, submitted, returned, approved, redaction; each cell "page: link text".
+PAGE_FOR = {
+    "alice": (
+        "annotate: Start",
+        "annotate: Open",
+        "view: View submission",
+        "annotate: Open",
+        "view: View consensus",
+        "view: View drawing",
+    ),
+    "bob": (
+        "view: View image",
+        "view: View drawing",
+        "review: Review",
+        "view: View drawing",
+        "view: View consensus",
+        "view: View drawing",
+    ),
+    "dave": (
+        "view: View image",
+        "view: View drawing",
+        "review: Review",
+        "view: View drawing",
+        "view: View consensus",
+        "view: View drawing",
+    ),
+    "carol": (
+        "view: View image",
+        "view: View drawing",
+        "view: View submission",
+        "view: View drawing",
+        "view: View consensus",
+        "redaction: Redact",
+    ),
+    "admin": (
+        "view: View image",
+        "view: View drawing",
+        "view: View submission",
+        "view: View drawing",
+        "view: View consensus",
+        "redaction: Redact",
+    ),
+}
+PAGE_STATUSES = ("new", "draft", "submitted", "returned", "approved", "redaction")
+
+
+@pytest.mark.parametrize("who", list(PAGE_FOR))
+def test_a_list_opens_the_page_that_fits_the_image_status(who, image_in, request, dave, carol, admin):
+    user = request.getfixturevalue(who)
+    for k, status in enumerate(PAGE_STATUSES):
+        image = image_in(status, name=f"PAGE_{k:03d}.png")
+        assert (status, ": ".join(permissions.page_for(user, image))) == (status, PAGE_FOR[who][k])
+
+
+# fmt: off
+DOUBLE_PAGE_FOR = {
+    #           double_reading            adjudication
+    "alice":  ("annotate: Open",         "view: View readings"),   # reader 1
+    "erin":   ("annotate: Open",         "view: View readings"),   # reader 2
+    "bob":    (None,                     "review: Adjudicate"),    # no reviewer sees an image being read
+    "carol":  ("view: View drawing",     "view: View readings"),
+}
+# fmt: on
+
+
+@pytest.mark.parametrize("who", list(DOUBLE_PAGE_FOR))
+def test_a_list_opens_the_page_that_fits_a_blind_read_image(who, double_image_in, request):
+    user = request.getfixturevalue(who)
+    for k, (status, expected) in enumerate(zip(("double_reading", "adjudication"), DOUBLE_PAGE_FOR[who], strict=True)):
+        image = double_image_in(status, name=f"DUAL_{k:03d}.png", second_submitted=True)
+        if expected is None:
+            assert not permissions.can(user, permissions.VIEW, image)
+            continue
+        assert (status, ": ".join(permissions.page_for(user, image))) == (status, expected)

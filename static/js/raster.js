@@ -148,8 +148,11 @@ function fillEdges(box, edges, value) {
 
 const intRing = (ring) => ring.map(([x, y]) => [rint(x), rint(y)]);
 
-/** Painted pixels of one lesion {points, holes} in a width x height frame (geometry.pixel_area). */
-export function pixelArea(lesion, width, height) {
+/**
+ * The lesion's mask inside its bounding box (geometry.lesion_box): {x0, y0, w, h, data} with
+ * data[(y - y0) * w + (x - x0)] 1 where the lesion paints pixel (x, y); null when off the frame.
+ */
+export function lesionBox(lesion, width, height) {
   const outer = intRing(lesion.points);
   const xs = outer.map((p) => p[0]);
   const ys = outer.map((p) => p[1]);
@@ -157,7 +160,7 @@ export function pixelArea(lesion, width, height) {
   const y0 = Math.max(Math.min(...ys), 0);
   const x1 = Math.min(Math.max(...xs), width - 1);
   const y1 = Math.min(Math.max(...ys), height - 1);
-  if (x1 < x0 || y1 < y0) return 0;
+  if (x1 < x0 || y1 < y0) return null;
   const box = makeBox(x0, y0, x1 - x0 + 1, y1 - y0 + 1);
   fillPoly(box, [outer], 1);
   const holes = (lesion.holes || []).map(intRing);
@@ -168,6 +171,13 @@ export function pixelArea(lesion, width, height) {
     fillPoly(outerOnly, [outer], 1);
     for (let k = 0; k < box.data.length; k++) box.data[k] &= outerOnly.data[k];
   }
+  return box;
+}
+
+/** Painted pixels of one lesion {points, holes} in a width x height frame (geometry.pixel_area). */
+export function pixelArea(lesion, width, height) {
+  const box = lesionBox(lesion, width, height);
+  if (!box) return 0;
   let count = 0;
   for (let k = 0; k < box.data.length; k++) count += box.data[k];
   return count;
@@ -185,4 +195,46 @@ export function cachedPixelArea(lesion, width, height) {
     cache.set(key, area);
   }
   return area;
+}
+
+/** Pixels that lesions a and b both paint (0 when their boxes do not meet). */
+export function overlapPixels(a, b, width, height) {
+  const ba = lesionBox(a, width, height);
+  const bb = lesionBox(b, width, height);
+  if (!ba || !bb) return 0;
+  const x0 = Math.max(ba.x0, bb.x0);
+  const y0 = Math.max(ba.y0, bb.y0);
+  const x1 = Math.min(ba.x0 + ba.w, bb.x0 + bb.w);
+  const y1 = Math.min(ba.y0 + ba.h, bb.y0 + bb.h);
+  let count = 0;
+  for (let y = y0; y < y1; y++) {
+    for (let x = x0; x < x1; x++) {
+      count += ba.data[(y - ba.y0) * ba.w + x - ba.x0] & bb.data[(y - bb.y0) * bb.w + x - bb.x0];
+    }
+  }
+  return count;
+}
+
+/** Pairs [i, j, pixels] (i < j) of lesions of different labels that paint common pixels. */
+export function labelOverlaps(lesions, width, height) {
+  const pairs = [];
+  for (let i = 0; i < lesions.length; i++) {
+    for (let j = i + 1; j < lesions.length; j++) {
+      if (lesions[i].label === lesions[j].label || !boxesMeet(lesions[i], lesions[j])) continue;
+      const n = overlapPixels(lesions[i], lesions[j], width, height);
+      if (n) pairs.push([i, j, n]);
+    }
+  }
+  return pairs;
+}
+
+function boxesMeet(a, b) {
+  const span = (ring) => {
+    const xs = ring.map((p) => p[0]);
+    const ys = ring.map((p) => p[1]);
+    return [Math.min(...xs) - 1, Math.min(...ys) - 1, Math.max(...xs) + 1, Math.max(...ys) + 1];
+  };
+  const [ax0, ay0, ax1, ay1] = span(a.points);
+  const [bx0, by0, bx1, by1] = span(b.points);
+  return ax0 <= bx1 && bx0 <= ax1 && ay0 <= by1 && by0 <= ay1;
 }

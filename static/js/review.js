@@ -8,6 +8,7 @@ import * as api from "./api.js";
 import { centroid } from "./contours.js";
 import { DescriptorPanel, describeLesion, readLexicon, summary } from "./descriptors.js";
 import { spacingOf } from "./measure.js";
+import { SideBySide } from "./review-compare.js";
 import { Viewer } from "./viewer.js";
 import { Ruler } from "./viewer-ruler.js";
 import {
@@ -23,6 +24,8 @@ import {
 } from "./workspace.js";
 
 const $ = (id) => document.getElementById(id);
+const CONFIRM_MS = 1200; // how long the decision is shown before the next image opens
+const DONE = { approve: "Approved", sendBack: "Sent back", editApprove: "Your edit approved" };
 
 async function initReviewPage() {
   const app = $("app");
@@ -168,7 +171,7 @@ async function initReviewPage() {
     $("pin-mode").disabled = !ok || st.editing;
   }
 
-  async function decide(call) {
+  async function decide(call, kind) {
     showError("decision-error", "");
     st.busy = true;
     st.state = "sending";
@@ -177,11 +180,12 @@ async function initReviewPage() {
       await call();
       st.state = "done";
       let next = null;
-      try {
-        next = (await api.nextReview()).id;
-      } catch {
-        next = null;
-      }
+      const [found] = await Promise.all([
+        api.nextReview().then((n) => n.id, () => null),
+        // The reader sees what was recorded before the page changes under them.
+        confirmDecision(kind),
+      ]);
+      next = found;
       window.location.href = next && next !== imageId ? `/images/${next}/review/` : "/review/";
     } catch (err) {
       st.state = "error";
@@ -192,10 +196,19 @@ async function initReviewPage() {
     }
   }
 
+  function confirmDecision(kind) {
+    const box = $("decision-done");
+    const who = st.layer?.author ? ` (${st.layer.author})` : "";
+    box.dataset.kind = kind;
+    box.textContent = `${DONE[kind]}: ${st.image?.name || "this image"}${kind === "sendBack" ? who : ""}. Opening the next image…`;
+    box.hidden = false;
+    return new Promise((resolve) => setTimeout(resolve, CONFIRM_MS));
+  }
+
   const comment = () => $("comment").value.trim();
   $("comment").addEventListener("input", () => showError("decision-error", ""));
   $("approve").addEventListener("click", () =>
-    decide(() => api.approve(imageId, { comment: comment(), version: st.layer.version })));
+    decide(() => api.approve(imageId, { comment: comment(), version: st.layer.version }), "approve"));
 
   $("send-back").addEventListener("click", () => {
     if (!comment()) {
@@ -213,7 +226,7 @@ async function initReviewPage() {
       if (r.lesion != null) out.lesion = r.lesion;
       return out;
     });
-    decide(() => api.sendBack(imageId, { comment: comment(), remarks, version: st.layer.version }));
+    decide(() => api.sendBack(imageId, { comment: comment(), remarks, version: st.layer.version }), "sendBack");
   });
 
   function setEditing(on) {
@@ -237,17 +250,42 @@ async function initReviewPage() {
     if (!data.is_normal && !data.lesions.length) {
       return showError("decision-error", "Draw at least one lesion or mark the image normal.");
     }
-    decide(() => api.editApprove(imageId, { comment: comment(), version: st.layer.version, layer: api.layerContent(data) }));
+    decide(() => api.editApprove(imageId, { comment: comment(), version: st.layer.version, layer: api.layerContent(data) }),
+      "editApprove");
   });
 
+  // Shift+A approves, Shift+S opens the comment for a send-back, Ctrl+Enter in it sends.
+  const canDecide = () => reviewable() && !st.editing && !st.busy;
+  $("comment").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && canDecide()) {
+      e.preventDefault();
+      $("send-back").click();
+    }
+  });
   window.addEventListener("keydown", (e) => {
-    if (isTextTarget(e.target) || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (isTextTarget(e.target) || e.ctrlKey || e.metaKey || e.altKey || e.target?.closest?.("dialog")) return;
+    if (e.shiftKey && (e.key === "A" || e.key === "S") && canDecide()) {
+      e.preventDefault();
+      if (e.key === "A") return $("approve").click();
+      $("comment").focus();
+      $("comment").scrollIntoView({ block: "nearest" });
+      return flash("Write what should change, then Ctrl+Enter (or Send back).", "info");
+    }
     if (e.key === "r" && !st.editing && reviewable()) setPinMode(viewer.mode !== "pin");
     else if (e.key === "d" && st.editing && descriptors.focus()) e.preventDefault();
     else if (e.key === "Escape" && viewer.mode === "pin") setPinMode(false);
   });
 
   const toolbar = bindToolbar(viewer);
+  const compare = new SideBySide(viewer, $("compare-pane"), {
+    imageUrl: api.imageUrl(imageId), width: viewer.width, height: viewer.height,
+  });
+  $("side-by-side").addEventListener("change", (e) => (compare.setOn(e.target.checked), compare.syncDisplay()));
+  viewer.on("display", () => compare.syncDisplay());
+  viewer.on("visibility", () => compare.syncDisplay());
+  for (const id of ["opacity", "brightness", "contrast", "window-preset"]) {
+    $(id)?.addEventListener(id === "window-preset" ? "change" : "input", () => compare.syncDisplay());
+  }
   bindSmartTool(viewer, imageId);
   setupHelp();
 
@@ -265,8 +303,12 @@ async function initReviewPage() {
       viewer.setOverlay(previous.lesions);
       $("show-previous").disabled = false;
       $("show-previous-wrap").title = `Revision ${previous.revision}`;
+      compare.setLesions(previous.lesions);
+      $("side-by-side").disabled = false;
+      $("compare-label").textContent = `Revision ${previous.revision} (${previous.status}, by ${previous.author})`;
     } else {
       $("show-previous-wrap").title = "There is no earlier revision";
+      $("side-by-side-wrap").title = "There is no earlier revision";
     }
     if (image.reviews?.length) {
       $("comments-panel").hidden = false;

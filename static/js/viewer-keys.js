@@ -4,6 +4,7 @@
  * may edit. A key typed into a field or a dialog is text, never a command.
  */
 
+import { onBracketKey } from "./viewer-brush.js";
 import { onArrowKey } from "./viewer-move.js";
 
 /** Is `t` somewhere the user types text (so single-letter shortcuts must not fire)? */
@@ -41,7 +42,8 @@ export function onKey(v, e) {
 function command(v, key, e) {
   const view = {
     "+": () => v.zoomIn(), "=": () => v.zoomIn(), "-": () => v.zoomOut(), 0: () => v.fit(),
-    1: () => v.actualSize(), h: () => v.setVisible(!v.visible),
+    1: () => v.actualSize(), h: () => v.setVisible(!v.visible), u: () => v.setOutlineOnly(!v.outlineOnly),
+    i: () => v.setInvert(!v.invert), z: () => v.setLoupe(!v.loupe.enabled),
   };
   if (view[key]) return view[key]() ?? true;
   if (key === "Escape") {
@@ -53,8 +55,10 @@ function command(v, key, e) {
   }
   if (v.readOnly) return false;
   const edit = { p: () => v.setTool("polygon"), f: () => v.setTool("freehand"), s: () => v.setTool("smart"),
-    e: () => v.setTool("edit"), g: () => v.setTool("move"), b: () => v.setLabel("benign"), m: () => v.setLabel("malignant") };
+    e: () => v.setTool("edit"), g: () => v.setTool("move"), o: () => v.setTool("hole"), d: () => v.setTool("brush"),
+    x: () => v.setTool("eraser"), b: () => v.setLabel("benign"), m: () => v.setLabel("malignant") };
   if (edit[key]) return edit[key]() ?? true;
+  if (onBracketKey(v, key)) return true;
   if (key === "Enter" && v._draft?.kind === "polygon") {
     if (e.target?.tagName === "BUTTON") return false;
     v.closePolygon();

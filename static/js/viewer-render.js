@@ -6,6 +6,7 @@
  */
 /* global Konva */
 import { COLOURS, boxFromCorners, findCrossing } from "./contours.js";
+import { drawBrush } from "./viewer-brush.js";
 
 export const HANDLE_PX = 4.5; // vertex handle radius on screen
 
@@ -35,7 +36,8 @@ export function render(v) {
       const selected = i === v.selected;
       const crossing = selected && v._drag?.kind === "vertex" && findCrossing(lesion.points);
       v.lesionLayer.add(shape(lesion, {
-        fill: rgba(lesion.label, v.fillOpacity),
+        // Outline only: a transparent fill, so a click inside still picks the lesion.
+        fill: v.outlineOnly ? "rgba(0,0,0,0)" : rgba(lesion.label, v.fillOpacity),
         stroke: crossing ? "#ffff00" : rgba(lesion.label, 1),
         strokeWidth: (selected ? 2.5 : 1.5) / s,
         shadowColor: "#000", shadowBlur: selected ? 4 : 0, shadowForStrokeEnabled: selected,
@@ -45,6 +47,7 @@ export function render(v) {
     drawHandles(v);
   }
   drawDraft(v);
+  drawBrush(v, v.uiLayer);
   drawPins(v);
   v._hitStale = true;
   v.imageLayer.batchDraw();
@@ -93,7 +96,7 @@ function drawDraft(v) {
   const d = v._draft;
   const s = v.scale;
   if (v.pending) drawBox(v, v.pending.box, v.pending.point, true);
-  if (!d || !d.points.length) return;
+  if (!d || !d.points.length || d.kind === "stroke") return;
   if (d.kind === "box") return drawBox(v, boxFromCorners(...d.points), null, false);
   const colour = rgba(v.pendingLabel, 1);
   const pts = d.points.flat();

@@ -14,7 +14,7 @@
  *
  * The module is split in files: viewer.js (document, history, tools, view, pointer input),
  * viewer-render.js (Konva drawing), viewer-keys.js (shortcuts), viewer-move.js (the "move all"
- * tool), history.js (undo), and contours.js (the pure ring geometry the pages use too).
+ * tool), viewer-brush.js (brush, eraser and hole), history.js (undo), and contours.js (the pure ring geometry the pages use too).
  */
 /* global Konva */
 import {
@@ -31,6 +31,8 @@ import {
   untangle,
 } from "./contours.js";
 import { History } from "./history.js";
+import * as brush from "./viewer-brush.js";
+import { Loupe, imageFilter } from "./viewer-display.js";
 import { onKey } from "./viewer-keys.js";
 import * as move from "./viewer-move.js";
 import { HANDLE_PX, render } from "./viewer-render.js";
@@ -42,7 +44,9 @@ const HISTORY_LIMIT = 300;
 const COALESCE_MS = 1500;
 const MAX_FREEHAND_POINTS = 400;
 const CLICK_PX = 4; // a smart-tool drag shorter than this on screen is a click, not a box
-const TOOLS = ["polygon", "freehand", "smart", "edit", "move"];
+const TOOLS = ["polygon", "freehand", "smart", "edit", "move", "hole", "brush", "eraser"];
+// Tools that act on the selected lesion keep it selected; the others draw the next lesion.
+const ON_SELECTED = ["edit", "hole", "brush", "eraser"];
 
 // --- the viewer -----------------------------------------------------------------------------
 
@@ -58,9 +62,13 @@ export class Viewer {
     this.selectedVertex = -1;
     this.tool = "polygon";
     this.pendingLabel = "benign";
+    this.brushRadius = brush.DEFAULT_RADIUS;
     this.mode = null; // "pin" on the review page
     this.drawEnabled = true;
     this.fillOpacity = 0.3;
+    this.outlineOnly = false; // display: outlines without their fill
+    this.invert = false; // display: the image in negative
+    this._adjust = { brightness: 100, contrast: 100 };
     this.visible = true;
     this.overlay = null;
     this.overlayVisible = false;
@@ -87,6 +95,7 @@ export class Viewer {
     this._frame = new Konva.Rect({ x: -0.5, y: -0.5, width, height, fill: "#000" });
     this.imageLayer.add(this._frame);
 
+    this.loupe = new Loupe(this);
     this._bind(keyboard);
     this._resetHistory();
     this.fit();
@@ -201,9 +210,10 @@ export class Viewer {
     if (!TOOLS.includes(tool)) return;
     this._draft = null;
     // Picking a drawing tool means "next lesion": b/m then label the one about to be drawn.
-    if (tool !== "edit" && tool !== this.tool) this._select(-1);
+    if (!ON_SELECTED.includes(tool) && tool !== this.tool) this._select(-1);
     this.tool = tool;
     this.selectedVertex = -1;
+    this.loupe.update();
     this._updateCursor();
     this._emit("toolchange", { tool });
     this.redraw();
@@ -231,12 +241,19 @@ export class Viewer {
     this.redraw();
   }
 
-  /** Label the selected lesion, or the next one drawn when none is selected. */
+  /**
+   * Label the selected lesion, or the next one drawn when none is selected. A lesion just drawn
+   * stays selected (to show it) but is not relabelled: the reader who presses B or M after closing
+   * an outline is choosing the next one's label. Picking it (list, click, edit) makes it relabel.
+   */
   setLabel(label) {
     if (!LABELS.includes(label)) return;
     this.pendingLabel = label;
     const lesion = this.lesions[this.selected];
-    if (lesion && !this.readOnly && lesion.label !== label) {
+    if (lesion && this._fresh && lesion.label !== label && !this.readOnly) {
+      const name = label.charAt(0).toUpperCase() + label.slice(1);
+      this._emit("warning", { message: `${name} for the next lesion; to relabel the one just drawn, click it first.` });
+    } else if (lesion && !this.readOnly && lesion.label !== label) {
       lesion.label = label;
       this._commit();
     }
@@ -245,6 +262,7 @@ export class Viewer {
   }
 
   currentLabel() {
+    if (this._fresh) return this.pendingLabel;
     return this.lesions[this.selected]?.label ?? this.pendingLabel;
   }
 
@@ -256,6 +274,7 @@ export class Viewer {
   _select(index) {
     const next = index >= 0 && index < this.lesions.length ? index : -1;
     const changed = next !== this.selected;
+    this._fresh = false; // any selection is a pick; addLesion marks its new lesion fresh after it
     this.selected = next;
     if (changed) {
       this.selectedVertex = -1;
@@ -294,6 +313,11 @@ export class Viewer {
     this.redraw();
   }
 
+  /** Brush and eraser radius in image pixels (viewer-brush.js); returns the radius set. */
+  setBrushRadius(r) {
+    return brush.setRadius(this, r);
+  }
+
   /** Move every lesion by whole pixels, clamped to the image (viewer-move.js); the offset applied. */
   moveAll(dx, dy, options) {
     return move.moveAll(this, dx, dy, options);
@@ -319,7 +343,37 @@ export class Viewer {
 
   /** Brightness/contrast in percent (100 = unchanged): a CSS filter on the image canvas only. */
   setAdjust({ brightness = 100, contrast = 100 } = {}) {
-    this.imageLayer.getNativeCanvasElement().style.filter = `brightness(${brightness}%) contrast(${contrast}%)`;
+    this._adjust = { brightness: Number(brightness), contrast: Number(contrast) };
+    this._applyFilter();
+  }
+
+  getAdjust() {
+    return { ...this._adjust };
+  }
+
+  /** Show the image in negative (display only), as OHIF's invert. */
+  setInvert(invert) {
+    this.invert = !!invert;
+    this._applyFilter();
+    this._emit("display", { invert: this.invert, outlineOnly: this.outlineOnly, loupe: this.loupe.enabled });
+  }
+
+  _applyFilter() {
+    this.imageLayer.getNativeCanvasElement().style.filter = imageFilter({ ...this._adjust, invert: this.invert });
+    this.loupe.update();
+  }
+
+  /** Draw the lesions as outlines only, without fill, to see the tissue under them. */
+  setOutlineOnly(outlineOnly) {
+    this.outlineOnly = !!outlineOnly;
+    this._emit("display", { invert: this.invert, outlineOnly: this.outlineOnly, loupe: this.loupe.enabled });
+    this.redraw();
+  }
+
+  /** The magnifier beside the pointer while drawing or editing (viewer-display.js). */
+  setLoupe(enabled) {
+    this.loupe.setEnabled(!!enabled);
+    this._emit("display", { invert: this.invert, outlineOnly: this.outlineOnly, loupe: this.loupe.enabled });
   }
 
   setOverlay(lesions) {
@@ -401,6 +455,7 @@ export class Viewer {
     // Smoothing blurs pixels once they are magnified; radiologists want to see the real ones.
     this.imageLayer.imageSmoothingEnabled(scale < 1.5);
     this._emit("zoom", { scale });
+    this._emit("view", { scale, x: this.stage.x(), y: this.stage.y() });
     this.redraw();
   }
 
@@ -423,6 +478,7 @@ export class Viewer {
     this._ro?.disconnect();
     window.removeEventListener("keydown", this._keydown);
     window.removeEventListener("keyup", this._keyup);
+    this.loupe.destroy();
     this.stage.destroy();
   }
 
@@ -442,7 +498,8 @@ export class Viewer {
     el.addEventListener("pointercancel", (e) => this._onUp(e));
     el.addEventListener("pointerleave", () => {
       this._cursor = null;
-      if (this._draft?.kind === "polygon") this.redraw();
+      this.loupe.update();
+      if (this._draft?.kind === "polygon" || brush.PIXEL_TOOLS.includes(this.tool)) this.redraw();
     });
     el.addEventListener("dblclick", (e) => this._onDblClick(e));
     el.addEventListener("wheel", (e) => this._onWheel(e), { passive: false });
@@ -527,6 +584,13 @@ export class Viewer {
     }
     if (!this.visible) this.setVisible(true);
     if (this.tool === "polygon") return this._polygonClick(p);
+    if (this.tool === "hole") {
+      // The hole's lesion: the one selected, or the first press picks it.
+      if (this.selected >= 0 || this._draft) return this._polygonClick(p);
+      if (lesionHit >= 0) return this.select(lesionHit);
+      return this._emit("warning", { message: "Click the lesion the hole belongs to, then draw the hole." });
+    }
+    if (brush.PIXEL_TOOLS.includes(this.tool)) return brush.startStroke(this, e, p, lesionHit) || this._startPan(e, -2);
     if (this.tool === "smart") {
       const q = this._clamp([p.x, p.y]);
       this._draft = { kind: "box", points: [q, q] };
@@ -555,7 +619,7 @@ export class Viewer {
     const d = this._draft;
     if (!d) {
       this._draft = { kind: "polygon", points: [q] };
-      this._select(-1);
+      if (this.tool !== "hole") this._select(-1);
       return this.redraw();
     }
     if (d.points.length >= 3 && this._nearFirst()) return this.closePolygon();
@@ -598,6 +662,10 @@ export class Viewer {
 
   _finish(points) {
     this._draft = null;
+    if (this.tool === "hole") {
+      if (!brush.addHole(this, points)) this.redraw();
+      return;
+    }
     if (this.addLesion(points) < 0) this.redraw();
   }
 
@@ -615,6 +683,7 @@ export class Viewer {
     }
     this.lesions.push({ id: null, label: LABELS.includes(label) ? label : this.pendingLabel, points: ring, holes: [] });
     this._select(this.lesions.length - 1);
+    this._fresh = true;
     this._commit();
     return this.lesions.length - 1;
   }
@@ -674,6 +743,7 @@ export class Viewer {
       this._emit("pointer", { x: Math.round(p.x), y: Math.round(p.y) });
     }
     const drag = this._drag;
+    this.loupe.update();
     if (drag?.kind === "pan") {
       const dx = e.clientX - drag.x;
       const dy = e.clientY - drag.y;
@@ -682,9 +752,12 @@ export class Viewer {
         this.stage.position({ x: drag.sx + dx, y: drag.sy + dy });
         this._fitted = false;
         this.stage.batchDraw();
+        this._emit("view", { scale: this.scale, x: this.stage.x(), y: this.stage.y() });
       }
     } else if (drag?.kind === "move") {
       move.dragTo(this, e);
+    } else if (drag?.kind === "stroke") {
+      brush.strokeTo(this, p);
     } else if (drag?.kind === "vertex") {
       this.lesions[this.selected].points[this.selectedVertex] = this._clamp([p.x, p.y]);
       drag.moved = true;
@@ -701,7 +774,7 @@ export class Viewer {
         pts.push(q);
         this.redraw();
       }
-    } else if (this._draft?.kind === "polygon") {
+    } else if (this._draft?.kind === "polygon" || brush.PIXEL_TOOLS.includes(this.tool)) {
       this.redraw();
     }
   }
@@ -731,6 +804,8 @@ export class Viewer {
       move.endDrag(this, drag);
     } else if (drag.kind === "freehand") {
       this._finishFreehand();
+    } else if (drag.kind === "stroke") {
+      brush.endStroke(this);
     } else if (drag.kind === "box") {
       const [start, end] = this._draft?.points || [];
       this._draft = null;
@@ -765,7 +840,7 @@ export class Viewer {
     // A double-click on a lesion with a drawing tool picks it for editing; the one-point
     // polygon its first click started is dropped.
     const lesion = this._lesionAt(e);
-    if (this.readOnly || this.tool === "edit" || this.tool === "move" || lesion < 0) return;
+    if (this.readOnly || ON_SELECTED.includes(this.tool) || this.tool === "move" || lesion < 0) return;
     this._draft = null;
     this.setTool("edit");
     this.select(lesion);

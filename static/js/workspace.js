@@ -7,11 +7,12 @@
 import * as api from "./api.js";
 import { centroid } from "./contours.js";
 import { cachedDiameters } from "./measure.js";
-import { cachedPixelArea } from "./raster.js";
+import { BUILT_IN_PRESETS, deletePreset, loadPresets, savePreset } from "./viewer-display.js";
+import { cachedPixelArea, labelOverlaps } from "./raster.js";
 import { isTextTarget } from "./viewer-keys.js";
 
 const $ = (id) => document.getElementById(id);
-const TOOLS = ["polygon", "freehand", "smart", "edit", "move"];
+const TOOLS = ["polygon", "freehand", "smart", "edit", "move", "hole", "brush", "eraser"];
 const LABEL_NAMES = { benign: "Benign", malignant: "Malignant" };
 const DECISIONS = {
   approved: "Approved", edited_approved: "Edited and approved", returned: "Sent back", reopened: "Reopened",
@@ -78,6 +79,11 @@ export function bindToolbar(viewer) {
   on("zoom-fit", "click", () => viewer.fit());
   on("zoom-1", "click", () => viewer.actualSize());
   on("toggle-visible", "click", () => viewer.setVisible(!viewer.visible));
+  on("toggle-outline", "click", () => viewer.setOutlineOnly(!viewer.outlineOnly));
+  on("toggle-invert", "click", () => viewer.setInvert(!viewer.invert));
+  on("toggle-loupe", "click", () => viewer.setLoupe(!viewer.loupe.enabled));
+  on("brush-size", "change", (e) => (e.target.value = viewer.setBrushRadius(Number(e.target.value) || 1)));
+  viewer.on("brushsize", ({ radius }) => $("brush-size") && ($("brush-size").value = radius));
   on("opacity", "input", (e) => viewer.setFillOpacity(e.target.value / 100));
   const adjust = () => viewer.setAdjust({ brightness: $("brightness").value, contrast: $("contrast").value });
   on("brightness", "input", adjust);
@@ -103,6 +109,9 @@ export function bindToolbar(viewer) {
     smart: "Drag a box around a lesion (or click inside it): the server proposes its outline, ready to edit.",
     edit: "Select a lesion; drag a point, click an edge to add one, Alt/Shift-click to remove one.",
     move: "Drag to move every lesion together, or Shift+arrows (1 px; with Ctrl 10 px).",
+    hole: "Select a lesion, then click the hole's outline inside it; close on the first point or Enter.",
+    brush: "Paint onto the selected lesion (none selected: a new lesion); [ and ] change the size.",
+    eraser: "Erase from the selected lesion (or the one you press on); [ and ] change the size.",
   };
   const signed = (d) => (d > 0 ? `+${d}` : String(d));
   const showHint = () => {
@@ -129,12 +138,87 @@ export function bindToolbar(viewer) {
     pressed("toggle-visible", !visible);
     $("toggle-visible").textContent = visible ? "Hide" : "Show";
   });
+  viewer.on("display", ({ invert, outlineOnly, loupe }) => {
+    pressed("toggle-invert", invert);
+    pressed("toggle-outline", outlineOnly);
+    pressed("toggle-loupe", loupe);
+  });
   viewer.on("warning", ({ message }) => flash(message));
+  bindOverlapWarning(viewer);
+  bindPresets(viewer, adjust);
   showTool();
   showLabel();
   showHint();
   $("zoom-level").textContent = `${Math.round(viewer.scale * 100)}%`;
   return { refresh: () => (showTool(), showLabel(), showHint()) };
+}
+
+/**
+ * Window presets: brightness/contrast pairs, built-in ones and the reader's own, kept in this
+ * browser per user name (viewer-display.js). Choosing one sets the sliders and the image filter.
+ */
+function bindPresets(viewer, adjust) {
+  const select = $("window-preset");
+  if (!select) return;
+  const user = $("app")?.dataset.username || "";
+  const fill = (chosen = "") => {
+    const mine = loadPresets(user);
+    const option = (p, group) => el("option", { value: `${group}:${p.name}` }, `${p.name} (${p.brightness}/${p.contrast})`);
+    select.replaceChildren(
+      el("option", { value: "" }, "Window…"),
+      el("optgroup", { label: "Built in" }, BUILT_IN_PRESETS.map((p) => option(p, "built-in"))),
+      mine.length ? el("optgroup", { label: "Mine" }, mine.map((p) => option(p, "mine"))) : null,
+    );
+    select.value = chosen;
+    $("preset-delete").disabled = !select.value.startsWith("mine:");
+  };
+  const find = (value) => {
+    const [group, ...rest] = value.split(":");
+    const name = rest.join(":");
+    return (group === "mine" ? loadPresets(user) : BUILT_IN_PRESETS).find((p) => p.name === name);
+  };
+  select.addEventListener("change", () => {
+    const preset = find(select.value);
+    $("preset-delete").disabled = !select.value.startsWith("mine:");
+    if (!preset) return;
+    $("brightness").value = preset.brightness;
+    $("contrast").value = preset.contrast;
+    adjust();
+    select.blur(); // the keys go back to the viewer
+  });
+  $("preset-save").addEventListener("click", () => {
+    const { brightness, contrast } = viewer.getAdjust();
+    const name = window.prompt("Name this brightness/contrast preset", `B${brightness} C${contrast}`)?.trim();
+    if (!name) return;
+    savePreset(user, { name, brightness, contrast });
+    fill(`mine:${name}`);
+    flash(`Preset "${name}" saved in this browser.`, "info");
+  });
+  $("preset-delete").addEventListener("click", () => {
+    if (!select.value.startsWith("mine:")) return;
+    deletePreset(user, select.value.slice(5));
+    fill();
+  });
+  fill();
+}
+
+/**
+ * A banner, not a block, while lesions of different labels overlap: the export paints malignant
+ * over benign, so the overlap is benign tissue lost from the mask, usually a slip of the hand.
+ */
+function bindOverlapWarning(viewer) {
+  const banner = $("overlap-warning");
+  if (!banner) return;
+  const show = () => {
+    const pairs = labelOverlaps(viewer.lesions, viewer.width, viewer.height);
+    banner.hidden = !pairs.length;
+    if (!pairs.length) return;
+    const name = (i) => `lesion ${i + 1} (${viewer.lesions[i].label})`;
+    const text = pairs.map(([i, j, n]) => `${name(j)} overlaps ${name(i)} by ${n.toLocaleString("en-GB")} px`).join("; ");
+    $("overlap-text").textContent = `${text.charAt(0).toUpperCase()}${text.slice(1)}. The export paints malignant over benign there; check the outlines.`;
+  };
+  viewer.on("history", show); // every edit, undo, redo and load
+  show();
 }
 
 /** One `li` per lesion (data-label, data-index); a click selects it in the viewer. */

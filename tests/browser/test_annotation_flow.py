@@ -117,11 +117,11 @@ def test_annotator_draws_labels_edits_undoes_and_submits(login, artifacts):
     page = login("alice", PASSWORD)
     open_annotate(page, image)
 
-    # A polygon, closed by clicking its first point, labelled malignant with `m`.
+    # A polygon labelled malignant with `m` beforehand, closed by clicking its first point.
     page.keyboard.press("p")
+    page.keyboard.press("m")
     for x, y in [*POLYGON, POLYGON[0]]:
         click_image(page, x, y)
-    page.keyboard.press("m")
     layer = draft_of(image)  # the first edit started the draft
     assert layer.author == annotator and layer.revision == 1
     wait_until(lambda: [les[0] for les in stored(layer)] == ["malignant"], what="the polygon to be stored")

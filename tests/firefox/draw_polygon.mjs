@@ -21,13 +21,14 @@ try {
   await page.goto(`${base}/images/${imageId}/annotate/`);
   await page.waitForFunction(() => window.busPage && window.busPage.ready && window.busViewer && window.busViewer.imageLoaded);
   await page.click("#tool-polygon");
+  // The label first: B/M right after closing an outline label the next one (issue 9).
+  await page.keyboard.press("m");
   const points = [[300, 200], [420, 190], [460, 300], [350, 360]];
   for (const [x, y] of [...points, points[0]]) {
     const c = await page.evaluate((x, y) => window.busViewer.imageToPage(x, y), x, y);
     await page.mouse.click(c.x, c.y);
     await new Promise((r) => setTimeout(r, 120));
   }
-  await page.keyboard.press("m");
   await page.waitForFunction(
     () => document.getElementById("save-state").textContent.trim() === "saved" && window.busPage.layer.version > 1,
     { timeout: 15000 },
