@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 from annotator import agreement
 from annotator.models import Agreement, Image, MaskLayer, Review
 
-DECIDED = (Review.Decision.APPROVED, Review.Decision.EDITED_APPROVED)
+DECIDED = (Review.Decision.APPROVED, Review.Decision.EDITED_APPROVED, Review.Decision.ADJUDICATED)
 
 
 def spacing_of(image: Image) -> agreement.Spacing | None:
@@ -36,9 +36,14 @@ def round_of(review: Review) -> int:
 
 
 def consensus_of(review: Review) -> MaskLayer | None:
-    """The layer ``review`` approved: the reviewed layer itself, or the reviewer's edit of it."""
+    """The layer ``review`` approved: the reviewed layer itself, or the reviewer's edit of it; for
+    an adjudication, the consensus its stored pair names (else the image's current consensus)."""
     if review.decision == Review.Decision.APPROVED:
         return review.layer
+    if review.decision == Review.Decision.ADJUDICATED:
+        stored = review.agreements.filter(kind=Agreement.Kind.SUBMISSION_CONSENSUS).select_related("second_layer")
+        row = stored.first()
+        return row.second_layer if row is not None else review.image.consensus
     if review.decision == Review.Decision.EDITED_APPROVED:
         return (
             MaskLayer.objects.filter(based_on=review.layer, source=MaskLayer.Source.REVIEWER_EDIT)
@@ -85,26 +90,69 @@ def fields_of(result: agreement.ImageAgreement, spacing: agreement.Spacing | Non
 def record(review: Review, consensus: MaskLayer, *, replace: bool = False) -> Agreement:
     """Store the agreement of ``review``'s layer and the layer it approved; ``replace`` rewrites the
     row if there is one (the recomputation), else the row is new (the approval that made the review)."""
+    return _store(
+        review,
+        Agreement.Kind.SUBMISSION_CONSENSUS,
+        review.layer,
+        consensus,
+        first_reader_id=review.annotator_id,
+        second_reader_id=review.reviewer_id,
+        replace=replace,
+    )
+
+
+def record_adjudication(reviews: list[Review], consensus: MaskLayer) -> list[Agreement]:
+    """The adjudicator's decision on a blind double reading: each reading against the consensus
+    (one row per reading's review), and the two readings against each other (the inter-reader
+    pair, kept on reader 1's review)."""
+    rows = [record(review, consensus) for review in reviews]
+    by_reader = {review.layer.reader: review for review in reviews}
+    if 1 in by_reader and 2 in by_reader:
+        first, second = by_reader[1].layer, by_reader[2].layer
+        rows.append(
+            _store(
+                by_reader[1],
+                Agreement.Kind.READERS,
+                first,
+                second,
+                first_reader_id=first.author_id,
+                second_reader_id=second.author_id,
+            )
+        )
+    return rows
+
+
+def _store(
+    review: Review,
+    kind: str,
+    first: MaskLayer,
+    second: MaskLayer,
+    *,
+    first_reader_id: int,
+    second_reader_id: int,
+    replace: bool = False,
+) -> Agreement:
     image = review.image
-    result = compute(image, review.layer, consensus)
+    result = compute(image, first, second)
     values = {
         "image": image,
-        "first_layer": review.layer,
-        "second_layer": consensus,
-        "first_reader_id": review.annotator_id,
-        "second_reader_id": review.reviewer_id,
+        "first_layer": first,
+        "second_layer": second,
+        "first_reader_id": first_reader_id,
+        "second_reader_id": second_reader_id,
         "round": round_of(review),
         "decided_at": review.created_at,
         **fields_of(result, spacing_of(image)),
     }
     if not replace:
-        return Agreement.objects.create(review=review, **values)
-    row, _ = Agreement.objects.update_or_create(review=review, defaults=values)
+        return Agreement.objects.create(review=review, kind=kind, **values)
+    row, _ = Agreement.objects.update_or_create(review=review, kind=kind, defaults=values)
     return row
 
 
 def recompute_all(progress=None) -> int:
-    """Rewrite the agreement of every approval on record (and add those missing); returns the count."""
+    """Rewrite the agreement of every approval on record (and add those missing; a blind reading's
+    readers pair is rewritten, made when the adjudicator decides); returns the count of reviews."""
     reviews = (
         Review.objects.filter(decision__in=DECIDED)
         .select_related("image", "layer")
@@ -118,6 +166,18 @@ def recompute_all(progress=None) -> int:
             continue
         with transaction.atomic():
             record(review, consensus, replace=True)
+            for readers in review.agreements.filter(kind=Agreement.Kind.READERS).select_related(
+                "first_layer", "second_layer"
+            ):
+                _store(
+                    review,
+                    Agreement.Kind.READERS,
+                    readers.first_layer,
+                    readers.second_layer,
+                    first_reader_id=readers.first_reader_id,
+                    second_reader_id=readers.second_reader_id,
+                    replace=True,
+                )
         done += 1
         if progress:
             progress(done)

@@ -17,6 +17,8 @@ from html import escape
 
 from annotator.geometry import LABELS
 
+READERS = "readers"  # Agreement.Kind.READERS: a blind double reading's reader-vs-reader pair
+
 DICE_BINS = 10
 HD95_BINS = 10
 WIDTH, HEIGHT, PAD = 240, 90, 18
@@ -171,6 +173,10 @@ def _groups(rows: Iterable[dict], key) -> list[Group]:
 def summarise(rows: list[dict]) -> dict:
     """Everything the page shows, from rows with the ``Agreement`` fields plus ``annotator_name``,
     ``reviewer_name`` (the two readers' usernames) and ``patient`` (code)."""
+    # Blind double reading's reader-vs-reader pairs are their own table: they are not a reviewer's
+    # changes, so they stay out of the added/removed, flip and round figures.
+    readers = [row for row in rows if row.get("kind") == READERS]
+    rows = [row for row in rows if row.get("kind") != READERS]
     confusion = {a: {b: 0 for b in LABELS} for a in LABELS}
     for row in rows:
         for a, line in (row["confusion"] or {}).items():
@@ -186,6 +192,7 @@ def summarise(rows: list[dict]) -> dict:
         "as_reviewer": _groups(rows, lambda r: [r["reviewer_name"]]),
         "pairs": _groups(rows, lambda r: [f"{r['annotator_name']} → {r['reviewer_name']}"]),
         "patients": _groups(rows, lambda r: [r["patient"]]),
+        "readers": _groups(readers, lambda r: [f"{r['annotator_name']} ↔ {r['reviewer_name']}"]),
         "confusion": [(a, [confusion[a][b] for b in LABELS]) for a in LABELS],
         "labels": list(LABELS),
         "rounds": sorted(rounds.items()),

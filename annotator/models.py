@@ -362,14 +362,18 @@ class AuditEvent(models.Model):
 class Agreement(models.Model):
     """How far two layers of one image agree, stored when a layer is approved so that pages and
     exports never recompute it (``annotator.agreement_records``; the definitions are those of
-    ``annotator.agreement``). The first layer is the annotator's submission, the second the
-    approved layer (the same layer when the reviewer approved it unchanged)."""
+    ``annotator.agreement``). For a submission-vs-consensus pair the first layer is the annotator's
+    submission (or a blind reading), the second the approved layer (the same layer when the reviewer
+    approved it unchanged); for a readers pair, reader 1's and reader 2's blind readings."""
 
     class Kind(models.TextChoices):
         SUBMISSION_CONSENSUS = "submission_consensus", "Submission vs consensus"
+        # Blind double reading: reader 1's reading vs reader 2's, stored when the adjudicator decides.
+        READERS = "readers", "Reader vs reader (blind double reading)"
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="agreements")
-    review = models.OneToOneField(Review, on_delete=models.CASCADE, related_name="agreement")
+    # The review that decided the pair (for a readers pair: the adjudication review of reader 1's reading).
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="agreements")
     kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.SUBMISSION_CONSENSUS)
     first_layer = models.ForeignKey(MaskLayer, on_delete=models.CASCADE, related_name="+")
     second_layer = models.ForeignKey(MaskLayer, on_delete=models.CASCADE, related_name="+")
@@ -409,6 +413,7 @@ class Agreement(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(dice__gte=0) & Q(dice__lte=1), name="agreement_dice_in_range"),
             models.CheckConstraint(condition=Q(unit__in=["mm", "px"]), name="agreement_unit_known"),
+            models.UniqueConstraint(fields=["review", "kind"], name="agreement_one_per_review_and_kind"),
         ]
 
     def __str__(self) -> str:

@@ -199,6 +199,7 @@ def agreement() -> dict:
 
 AGREEMENT_FIELDS = (
     "image_id",
+    "kind",
     "round",
     "decided_at",
     "unit",

@@ -794,6 +794,7 @@ def adjudicate(*, image_id: int, user, layer_id: int, comment: str = "") -> list
             layer.status = LayerStatus.SUPERSEDED
             layer.save(update_fields=["status", "updated_at"])
     _approve_with(image, chosen)
+    agreement_records.record_adjudication(reviews, chosen)
     _audit(user, image, "adjudicate", before, image.status, chosen, reviews=[r.pk for r in reviews])
     return reviews
 
@@ -836,6 +837,7 @@ def adjudicate_edit(
     _apply_content(edited, content)
     edited.save()
     _approve_with(image, edited)
+    agreement_records.record_adjudication(reviews, edited)
     _audit(
         user,
         image,

@@ -17,6 +17,7 @@ HEADER = [
     "Round",
     "Decided",
     "Decision",
+    "Pair",
     "FirstReader",
     "SecondReader",
     "FirstLabel",
@@ -44,6 +45,7 @@ LESION_HEADER = [
     "Round",
     "FirstReader",
     "SecondReader",
+    "Pair",
     "Outcome",
     "FirstLesion",
     "SecondLesion",
@@ -116,6 +118,7 @@ class AgreementFormat:
                     str(r.round),
                     r.decided_at.strftime("%Y-%m-%d"),
                     r.review.decision,
+                    r.kind,
                     a,
                     b,
                     r.first_label,
@@ -139,7 +142,7 @@ class AgreementFormat:
                     str(r.label_flips),
                 ]
             )
-            head = [r.image.name, str(r.round), a, b]
+            head = [r.image.name, str(r.round), a, b, r.kind]
             for m in r.matches:
                 lesions.append(
                     [
