@@ -33,7 +33,7 @@ edges, or the outline would be a sliver, the answer is the inscribed ellipse (th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -134,28 +134,88 @@ def ellipse_in_box(box: tuple[int, int, int, int], n: int = 48) -> list[list[flo
     ]
 
 
-def propose(gray: np.ndarray, *, box=None, point=None, params: Params = DEFAULT) -> list[list[float]]:
-    """A contour (list of [x, y]) for the lesion in ``box`` (inside the box), or under ``point``."""
+def propose(
+    gray: np.ndarray, *, box=None, point=None, inside=(), outside=(), params: Params = DEFAULT
+) -> list[list[float]]:
+    """A contour (list of [x, y]) for the lesion in ``box`` (inside the box), or under ``point``.
+
+    ``inside`` and ``outside`` are the reader's corrections: points (clicks, or the samples of a
+    short stroke) the outline must enclose or leave out. They constrain the same programme, so the
+    rest of the outline still follows the image; a later point wins over an earlier one it
+    contradicts.
+    """
     if gray.ndim != 2:
         raise ProposalError("a single-channel image is needed")
     height, width = gray.shape
+    clicks = check_corrections(inside, outside, width, height)
     if box is not None:
-        return _propose_in_box(gray, check_box(box, width, height), params)
+        return _propose_in_box(gray, _box_holding(check_box(box, width, height), clicks, width, height), params, clicks)
     if point is None:
         raise ProposalError("draw a box around the lesion or click inside it")
     x, y = check_point(point, width, height)
-    candidates = [_propose_in_box(gray, b, params) for b in boxes_from_point(gray, (x, y), params)]
-    around = [c for c in candidates if cv2.pointPolygonTest(np.float32(c), (x, y), False) >= 0]
-    return max(around or candidates, key=lambda ring: _boundary_contrast(gray, ring))
+    boxes = boxes_from_point(gray, (x, y), params)
+    candidates = [_propose_in_box(gray, b, params) for b in boxes]
+    around = [i for i, c in enumerate(candidates) if cv2.pointPolygonTest(np.float32(c), (x, y), False) >= 0]
+    best = max(around or range(len(candidates)), key=lambda i: _boundary_contrast(gray, candidates[i]))
+    if not clicks:
+        return candidates[best]
+    # Corrections refine the proposal the reader saw; the click itself is one more inside point.
+    clicks = [(x, y, True), *clicks]
+    return _propose_in_box(gray, _box_holding(boxes[best], clicks, width, height), params, clicks)
 
 
-def _propose_in_box(gray: np.ndarray, box: tuple[int, int, int, int], params: Params) -> list[list[float]]:
+MAX_CORRECTIONS = 200  # points per list: a few clicks, or strokes sampled every few pixels
+CLICK_PENALTY = 100.0  # cost of a boundary sample on the wrong side of a reader's point
+CORRECTION_RADIUS = 4.0  # pixels round a correction point that go with it (inside or outside)
+
+
+def check_corrections(inside, outside, width: int, height: int) -> list[tuple[float, float, bool]]:
+    """[(x, y, is_inside)], inside points first then outside ones, each list in the reader's order."""
+    out = []
+    for name, values, positive in (("inside", inside, True), ("outside", outside, False)):
+        if values is None:
+            continue
+        if not isinstance(values, (list, tuple)) or len(values) > MAX_CORRECTIONS:
+            raise ProposalError(f"{name} must be a list of at most {MAX_CORRECTIONS} points [x, y]")
+        for v in values:
+            if not _numbers(v, 2):
+                raise ProposalError(f"{name} points must be [x, y] in image pixels")
+            if not (0 <= v[0] <= width - 1 and 0 <= v[1] <= height - 1):
+                raise ProposalError(f"{name} points must be inside the image")
+            out.append((float(v[0]), float(v[1]), positive))
+    return out
+
+
+def _box_holding(box, clicks, width: int, height: int) -> tuple[int, int, int, int]:
+    """``box`` grown to hold every inside point with room around it (the reader's box was too tight)."""
+    x0, y0, x1, y1 = box
+    m = POINT_MARGIN
+    for x, y, positive in clicks:
+        if positive:
+            x0, y0, x1, y1 = min(x0, x - m), min(y0, y - m), max(x1, x + m), max(y1, y + m)
+    return check_box([x0, y0, x1, y1], width, height)
+
+
+def _propose_in_box(gray: np.ndarray, box: tuple[int, int, int, int], params: Params, clicks=()) -> list[list[float]]:
     x0, y0, x1, y1 = box
     centre, axes = ((x0 + x1) / 2, (y0 + y1) / 2), ((x1 - x0) / 2, (y1 - y0) / 2)
-    radius = _radial_boundary(gray, centre, axes, box, params, core=params.core, margin_prior=True)
+    radius = _radial_boundary(gray, centre, axes, box, params, core=params.core, margin_prior=True, clicks=clicks)
     if radius is None:
-        return ellipse_in_box(box)
-    return _ring(radius, centre, axes, box, params)
+        if clicks:  # no image evidence: the ellipse, still bent round the reader's points
+            radius = _radial_boundary(
+                np.full_like(gray, 128),
+                centre,
+                axes,
+                box,
+                replace(params, min_contrast=1e9),
+                core=params.core,
+                margin_prior=False,
+                clicks=clicks,
+                featureless=True,
+            )
+        if radius is None:
+            return ellipse_in_box(box)
+    return _ring(radius, centre, axes, box, params, sliver_ok=bool(clicks))
 
 
 def boxes_from_point(
@@ -253,11 +313,21 @@ def _boundary_contrast(gray: np.ndarray, ring: list[list[float]], band: int = 12
 
 
 def _radial_boundary(
-    gray: np.ndarray, centre, axes, bounds, p: Params, *, core: float, margin_prior: bool
+    gray: np.ndarray,
+    centre,
+    axes,
+    bounds,
+    p: Params,
+    *,
+    core: float,
+    margin_prior: bool,
+    clicks=(),
+    featureless: bool = False,
 ) -> np.ndarray | None:
     """Boundary radius (in units of ``axes``) on each of ``p.angles`` rays from ``centre``, or None.
 
-    ``bounds`` (x0, y0, x1, y1) is the rectangle the boundary must stay in.
+    ``bounds`` (x0, y0, x1, y1) is the rectangle the boundary must stay in; ``clicks``
+    [(x, y, is_inside)] the reader's corrections (see ``_click_limits``).
     """
     height, width = gray.shape
     cx, cy = centre
@@ -300,9 +370,16 @@ def _radial_boundary(
         before = np.cumsum(f, axis=1) - f  # samples strictly inside a boundary at each radius
         after = f.sum(axis=1, keepdims=True) - before
         cost += p.region_weight * (before - after) / p.radii
+    elif featureless:
+        cost[:] = 0.0  # only the smoothness, the clicks and the box prior shape the path
     elif not (cost < -0.1).any():
         return None  # neither darker than its surround nor any edge: nothing to follow
     cost[~allowed] = np.inf
+    lo, hi = _click_limits(clicks, centre, axes, theta, rho, allowed)
+    if clicks:
+        bins = np.arange(len(rho))[None, :]
+        # Steep but finite: points too close together for the smoothness limit still get a path.
+        cost += CLICK_PENALTY * ((bins < lo[:, None]) | (bins > hi[:, None]))
     path = _closed_path(cost, p.max_step, p.step_cost)
 
     if margin_prior and p.margin_weight > 0:
@@ -327,6 +404,7 @@ def _radial_boundary(
                 path = np.median(windows, axis=1).astype(np.int64)
         else:
             path = _climb(polar, allowed, path, bin_px, p.climb)
+    path = np.clip(path, lo, hi)  # the moves after the programme keep to the reader's points too
     r = rho[path]
     if p.smooth:
         h = p.smooth
@@ -334,7 +412,46 @@ def _radial_boundary(
     return r
 
 
-def _ring(radius: np.ndarray, centre, axes, bounds, p: Params) -> list[list[float]]:
+def _click_limits(clicks, centre, axes, theta, rho, allowed) -> tuple[np.ndarray, np.ndarray]:
+    """The radius bins (lo, hi) each ray's boundary may take given the reader's points.
+
+    An inside point pushes the boundary past it (plus ``CORRECTION_RADIUS``) on every ray that
+    passes within that radius of it, an outside point keeps it short of it; the rays' own limits
+    (the box) always hold. Points are applied in order, so a later one that contradicts an
+    earlier one on a ray wins there.
+    """
+    n_ang, n_rad = allowed.shape
+    last_allowed = n_rad - 1 - np.argmax(allowed[:, ::-1], axis=1)
+    lo, hi = np.zeros(n_ang, np.int64), last_allowed.astype(np.int64)
+    if not clicks:
+        return lo, hi
+    cx, cy = centre
+    ax, ay = axes
+    scale = (ax + ay) / 2
+    for x, y, positive in clicks:
+        u, v = (x - cx) / ax, (y - cy) / ay  # the box's inscribed ellipse is the unit circle here
+        r_c, t_c = math.hypot(u, v), math.atan2(v, u)
+        w = CORRECTION_RADIUS / scale
+        delta = np.angle(np.exp(1j * (theta - t_c)))
+        near = (np.abs(delta) < math.pi / 2) & (r_c * np.abs(np.sin(delta)) <= w)
+        if r_c <= w:  # on the centre: every ray passes it
+            near[:] = True
+        if not near.any():
+            near[int(np.argmin(np.abs(delta)))] = True
+        if positive:
+            bound = np.searchsorted(rho, r_c + w)
+            new_lo = np.minimum(np.maximum(lo, bound), last_allowed)
+            hi = np.where(near & (new_lo > hi), last_allowed, hi)
+            lo = np.where(near, new_lo, lo)
+        else:
+            bound = max(int(np.searchsorted(rho, r_c - w)) - 1, 0)
+            new_hi = np.minimum(hi, bound)
+            lo = np.where(near & (new_hi < lo), 0, lo)
+            hi = np.where(near, new_hi, hi)
+    return lo, np.maximum(hi, lo)
+
+
+def _ring(radius: np.ndarray, centre, axes, bounds, p: Params, *, sliver_ok: bool = False) -> list[list[float]]:
     cx, cy = centre
     ax, ay = axes
     x0, y0, x1, y1 = bounds
@@ -342,8 +459,8 @@ def _ring(radius: np.ndarray, centre, axes, bounds, p: Params) -> list[list[floa
     xs = np.clip(cx + ax * radius * np.cos(t), x0, x1)
     ys = np.clip(cy + ay * radius * np.sin(t), y0, y1)
     area = 0.5 * abs(float(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1))))
-    if area < 0.05 * math.pi * ax * ay:
-        return ellipse_in_box(bounds)  # a sliver is not a lesion anybody boxed
+    if area < 0.05 * math.pi * ax * ay and not sliver_ok:
+        return ellipse_in_box(bounds)  # a sliver is not a lesion anybody boxed (unless the reader's points say so)
     pts = np.c_[xs, ys].astype(np.float32).reshape(-1, 1, 2)
     simple = cv2.approxPolyDP(pts, p.tolerance, True).reshape(-1, 2)
     if len(simple) < 8:
