@@ -14,9 +14,11 @@ Method (a radial dynamic programme, the classic approach to star-shaped ultrasou
    across the boundary, measured over ``edge_win`` samples so that single speckles do not count).
    The boundary may not leave the box.
 4. The cheapest closed path, one radius per angle with bounded radius changes, by exact dynamic
-   programming. Smooth outlines are the prior; so is the box: readers leave about the same room
-   on every side, so a second pass adds a soft pull towards the ellipse inscribed in the box
-   shrunk by the margin the first pass found (the median of its four side margins).
+   programming. Smooth outlines are the prior; so is the box: a box is drawn round the whole
+   lesion, so a second pass adds a pull towards the first outline stretched (each half-axis on its
+   own, never shrunk) until it comes within ``box_margin`` px of every side of the box. On real
+   images the first pass often finds only the dark core of a large heterogeneous lesion; the
+   stretched outline keeps the core's shape but fills the box, and the image decides the rest.
 5. Readers trace the outer end of the dark-to-bright transition (a malignant lesion's echogenic
    halo is inside their outline), so each boundary point then moves outwards to where the
    profile gets 90% of the way from the lesion's grey to the grey just outside it, at most
@@ -51,8 +53,10 @@ class ProposalError(ValueError):
 class Params:
     """Tuning knobs; lengths are image pixels unless said otherwise.
 
-    The weights were chosen on the BUS-UCLM sample over a small grid; ``bench/smart_contour_dice.py
-    --tune`` reruns it and prints the leave-one-patient-out figure next to the in-sample one.
+    The weights were chosen on the ``tune`` patients of the full BUS-UCLM release (see
+    ``bench/smart_contour_dice.py`` and BENCHMARKS.md): the stretched-outline prior (``prior_shape``,
+    ``box_margin``, ``margin_weight``, ``prior_width``), then ``region_weight`` and ``settle``, one
+    knob at a time on half of the tune lesions. ``--tune`` still reruns the older sample grid.
     """
 
     work_size: int = 128  # longer side of the box after resampling
@@ -64,16 +68,18 @@ class Params:
     rho_max: float = 1.42
     core: float = 0.45  # rays inside this rho give the lesion's grey level
     level: float = 0.6  # inside/outside threshold between lesion grey (0) and surround grey (1)
-    region_weight: float = 0.5
+    region_weight: float = 1.0
     edge_weight: float = 2.0
     edge_win: int = 4  # radius samples each side of the step measured by the edge term
     max_step: int = 2  # radius samples the boundary may move from one angle to the next
     step_cost: float = 0.3  # cost per radius sample moved
-    margin_weight: float = 0.05  # pull towards the box shrunk by the found margin (0 = off)
+    margin_weight: float = 1.0  # pull towards the outline stretched to the box (0 = off)
     prior_width: float = 0.1  # relative radial deviation that costs margin_weight
     prior_cap: float = 4.0  # the pull saturates: a real lobulation may still win
+    prior_shape: bool = True  # the prior is the first outline stretched to the box (not an ellipse)
+    box_margin: float = 20.0  # the most room (px) the prior assumes between lesion and box (0: what was found)
     climb: float = 8.0  # the farthest a boundary point moves outwards after the programme
-    settle: float = 0.9  # ... to this fraction of the way from lesion grey to the grey outside (0: while rising)
+    settle: float = 0.8  # ... to this fraction of the way from lesion grey to the grey outside (0: while rising)
     settle_median: int = 2  # half-width of the median over angles of the moved boundary
     smooth: int = 2  # half-width of the moving average over angles
     min_contrast: float = 6.0  # grey levels between lesion and surround to trust the region term
@@ -389,8 +395,13 @@ def _radial_boundary(
         xs, ys = r * ct[:, 0], r * st[:, 0]  # the box is [-1, 1] x [-1, 1] here
         margins = np.sort([(xs.min() + 1) * ax, (1 - xs.max()) * ax, (ys.min() + 1) * ay, (1 - ys.max()) * ay])
         m = float(margins[1:3].mean())
-        ex, ey = max(ax - m, 2.0), max(ay - m, 2.0)
-        expected = 1.0 / np.sqrt((ax * ct / ex) ** 2 + (ay * st / ey) ** 2)
+        if p.box_margin > 0:  # a box is drawn round the whole lesion: no more room than a reader leaves
+            m = min(m, p.box_margin)
+        if p.prior_shape:
+            expected = _stretched(r, theta, xs, ys, ax, ay, p.box_margin)[:, None]
+        else:
+            ex, ey = max(ax - m, 2.0), max(ay - m, 2.0)
+            expected = 1.0 / np.sqrt((ax * ct / ex) ** 2 + (ay * st / ey) ** 2)
         dev = (rho[None, :] - expected) / expected / p.prior_width
         path = _closed_path(cost + p.margin_weight * np.minimum(dev * dev, p.prior_cap), p.max_step, p.step_cost)
 
@@ -410,6 +421,20 @@ def _radial_boundary(
         h = p.smooth
         r = np.convolve(np.r_[r[-h:], r, r[:h]], np.ones(2 * h + 1) / (2 * h + 1), mode="valid")
     return r
+
+
+def _stretched(r, theta, xs, ys, ax: float, ay: float, margin: float) -> np.ndarray:
+    """The outline (radius ``r`` per angle ``theta``; ``xs``, ys in box units) stretched, each half-axis
+    on its own, until it comes within ``margin`` px of every side of the box it falls short of
+    (never shrunk): a dark core found inside a larger lesion keeps its shape but fills the box."""
+    left, right = -1 + margin / ax, 1 - margin / ax
+    top, bottom = -1 + margin / ay, 1 - margin / ay
+    sx = np.where(xs < 0, max(1.0, left / min(xs.min(), -1e-6)), max(1.0, right / max(xs.max(), 1e-6)))
+    sy = np.where(ys < 0, max(1.0, top / min(ys.min(), -1e-6)), max(1.0, bottom / max(ys.max(), 1e-6)))
+    x2, y2 = xs * sx, ys * sy
+    t2 = np.mod(np.arctan2(y2, x2), 2 * np.pi)
+    order = np.argsort(t2)
+    return np.interp(theta, t2[order], np.hypot(x2, y2)[order], period=2 * np.pi)
 
 
 def _click_limits(clicks, centre, axes, theta, rho, allowed) -> tuple[np.ndarray, np.ndarray]:
