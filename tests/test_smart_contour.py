@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -243,3 +244,25 @@ def test_bad_corrections_are_a_proposal_error(inside, outside):
     gray, lesion = demo_case(3)
     with pytest.raises(ProposalError):
         smart_contour.propose(gray, box=loose_box(lesion), inside=inside, outside=outside)
+
+
+def test_a_lesion_with_a_dark_core_in_a_paler_rim_is_proposed_whole():
+    # The commonest failure on real images: the first pass finds only the dark core of a large
+    # heterogeneous lesion; the box prior (the core stretched to the box) recovers the whole.
+    rng = np.random.default_rng(0)
+    height, width = 400, 600
+    img = np.full((height, width), 150, np.float32)
+    cv2.ellipse(img, (300, 200), (160, 110), 20, 0, 360, 95, -1)  # the lesion, moderately dark
+    cv2.ellipse(img, (300, 200), (70, 50), 20, 0, 360, 35, -1)  # its dark core
+    gray = np.clip(img * rng.gamma(4, 1 / 4, img.shape), 0, 255).astype(np.uint8)  # speckle
+    truth = np.zeros((height, width), np.uint8)
+    cv2.ellipse(truth, (300, 200), (160, 110), 20, 0, 360, 1, -1)
+    ys, xs = np.nonzero(truth)
+    box = [int(xs.min()) - 15, int(ys.min()) - 15, int(xs.max()) + 15, int(ys.max()) + 15]
+
+    def dice_of(ring):
+        return geometry.dice(geometry.lesion_mask(geometry.Lesion(geometry.BENIGN, ring), width, height), truth)
+
+    assert dice_of(smart_contour.propose(gray, box=box)) >= 0.9
+    without_prior = replace(smart_contour.DEFAULT, margin_weight=0.0)
+    assert dice_of(smart_contour.propose(gray, box=box, params=without_prior)) < 0.6  # the core alone
