@@ -308,6 +308,19 @@ def tune(folder: Path, n: int, seed: int) -> None:
     )
 
 
+def dp_floor(calls: int = 200) -> tuple[float, float]:
+    """ms (median, p95) of the dynamic programme alone on a random 96 x 64 cost table, the default
+    size: the part every box proposal runs twice, timed in the same run so a busy machine shows."""
+    rng = np.random.default_rng(0)
+    p = smart_contour.DEFAULT
+    times = []
+    for _ in range(calls):
+        cost = rng.random((p.angles, p.radii)).astype(np.float32)
+        _, ms = timed(smart_contour._closed_path, cost, p.max_step, p.step_cost)
+        times.append(ms)
+    return float(np.median(times)), float(np.percentile(times, 95))
+
+
 def print_terciles(results: dict[str, list[tuple[str, float, float]]], cases: list[Case]) -> None:
     """Dice by lesion size tercile (reference area, thresholds from these lesions) and by label."""
     area = {c.key: int(c.mask.sum()) for c in cases}
@@ -348,6 +361,8 @@ def main() -> None:
         f"OpenCV {cv2.__version__}, {time.strftime('%Y-%m-%d %H:%M')}; margins {MARGIN[0]}-{MARGIN[1]} px per side, "
         f"{args.boxes} boxes and {args.boxes} clicks per lesion, seed {args.seed}"
     )
+    floor = dp_floor()
+    print(f"floor: one dynamic programme (96 x 64) {floor[0]:.1f} ms median, {floor[1]:.1f} ms p95")
     release = release_path(args.release)
     if release is not None:
         # The release replaces the sample (whose patients it holds) and the generated images.
@@ -356,6 +371,7 @@ def main() -> None:
             results = measure(cases, args.boxes, args.seed, grabcut=not args.no_grabcut)
             print_table(f"BUS-UCLM release, {part} patients", results)
             print_terciles(results, cases)
+            print(f"\nload average now {os.getloadavg()[0]:.2f}; floor again {dp_floor()[0]:.1f} ms median")
             if args.per_lesion:
                 print_per_lesion(results)
         return
