@@ -147,8 +147,9 @@ def propose(
 
     ``inside`` and ``outside`` are the reader's corrections: points (clicks, or the samples of a
     short stroke) the outline must enclose or leave out. They constrain the same programme, so the
-    rest of the outline still follows the image; a later point wins over an earlier one it
-    contradicts.
+    rest of the outline still follows the image. Inside points are applied first, then outside
+    ones, each in the reader's order: where two contradict, the later wins (so an outside point
+    wins over an inside one).
     """
     if gray.ndim != 2:
         raise ProposalError("a single-channel image is needed")

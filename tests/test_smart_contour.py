@@ -199,7 +199,7 @@ def test_an_inside_point_past_a_too_tight_box_grows_the_outline_to_it():
     assert ring_dice(after, lesion) > ring_dice(before, lesion) + 0.1
 
 
-def test_a_later_point_wins_over_an_earlier_one_it_contradicts():
+def test_where_points_contradict_the_outside_one_wins():
     gray, lesion = demo_case(3)
     box = loose_box(lesion)
     x, y, w, h = geometry.bbox(lesion)
