@@ -151,12 +151,19 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=ProposeInput, responses=ProposalSerializer)
     @action(detail=True, methods=["post"])
     def propose(self, request, pk=None):
-        """A proposed contour (smart contour) for the lesion in a box or under a clicked point, to edit."""
+        """A proposed contour (smart contour) for the lesion in a box or under a clicked point, to edit;
+        ``inside``/``outside`` points correct it (the same box or point, plus the reader's clicks)."""
         image = self.get_object()
         data = valid(ProposeInput, request)
         try:
             gray = smart_contour.decode_gray(image.data.png)
-            points = smart_contour.propose(gray, box=data.get("box"), point=data.get("point"))
+            points = smart_contour.propose(
+                gray,
+                box=data.get("box"),
+                point=data.get("point"),
+                inside=data.get("inside", []),
+                outside=data.get("outside", []),
+            )
         except smart_contour.ProposalError as e:
             raise ValidationError({"detail": str(e)}) from None
         return Response({"points": points})

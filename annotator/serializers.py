@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from annotator import birads, exporting, geometry, importing, permissions, redaction, workflow
+from annotator import birads, exporting, geometry, importing, permissions, redaction, smart_contour, workflow
 from annotator.models import (
     PATIENT_CODE,
     PROVENANCE_FIELDS,
@@ -587,6 +587,17 @@ class ExportInput(serializers.Serializer):
 class ProposeInput(serializers.Serializer):
     box = serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4, required=False)
     point = serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2, required=False)
+    # The reader's corrections to a proposal (clicks, or strokes sampled along their path), each [x, y].
+    inside = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        max_length=smart_contour.MAX_CORRECTIONS,
+        required=False,
+    )
+    outside = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        max_length=smart_contour.MAX_CORRECTIONS,
+        required=False,
+    )
 
 
 class ProposalSerializer(serializers.Serializer):

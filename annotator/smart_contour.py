@@ -14,9 +14,11 @@ Method (a radial dynamic programme, the classic approach to star-shaped ultrasou
    across the boundary, measured over ``edge_win`` samples so that single speckles do not count).
    The boundary may not leave the box.
 4. The cheapest closed path, one radius per angle with bounded radius changes, by exact dynamic
-   programming. Smooth outlines are the prior; so is the box: readers leave about the same room
-   on every side, so a second pass adds a soft pull towards the ellipse inscribed in the box
-   shrunk by the margin the first pass found (the median of its four side margins).
+   programming. Smooth outlines are the prior; so is the box: a box is drawn round the whole
+   lesion, so a second pass adds a pull towards the first outline stretched (each half-axis on its
+   own, never shrunk) until it comes within ``box_margin`` px of every side of the box. On real
+   images the first pass often finds only the dark core of a large heterogeneous lesion; the
+   stretched outline keeps the core's shape but fills the box, and the image decides the rest.
 5. Readers trace the outer end of the dark-to-bright transition (a malignant lesion's echogenic
    halo is inside their outline), so each boundary point then moves outwards to where the
    profile gets 90% of the way from the lesion's grey to the grey just outside it, at most
@@ -33,7 +35,7 @@ edges, or the outline would be a sliver, the answer is the inscribed ellipse (th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -51,8 +53,10 @@ class ProposalError(ValueError):
 class Params:
     """Tuning knobs; lengths are image pixels unless said otherwise.
 
-    The weights were chosen on the BUS-UCLM sample over a small grid; ``bench/smart_contour_dice.py
-    --tune`` reruns it and prints the leave-one-patient-out figure next to the in-sample one.
+    The weights were chosen on the ``tune`` patients of the full BUS-UCLM release (see
+    ``bench/smart_contour_dice.py`` and BENCHMARKS.md): the stretched-outline prior (``prior_shape``,
+    ``box_margin``, ``margin_weight``, ``prior_width``), then ``region_weight`` and ``settle``, one
+    knob at a time on half of the tune lesions. ``--tune`` still reruns the older sample grid.
     """
 
     work_size: int = 128  # longer side of the box after resampling
@@ -64,16 +68,18 @@ class Params:
     rho_max: float = 1.42
     core: float = 0.45  # rays inside this rho give the lesion's grey level
     level: float = 0.6  # inside/outside threshold between lesion grey (0) and surround grey (1)
-    region_weight: float = 0.5
+    region_weight: float = 1.0
     edge_weight: float = 2.0
     edge_win: int = 4  # radius samples each side of the step measured by the edge term
     max_step: int = 2  # radius samples the boundary may move from one angle to the next
     step_cost: float = 0.3  # cost per radius sample moved
-    margin_weight: float = 0.05  # pull towards the box shrunk by the found margin (0 = off)
+    margin_weight: float = 1.0  # pull towards the outline stretched to the box (0 = off)
     prior_width: float = 0.1  # relative radial deviation that costs margin_weight
     prior_cap: float = 4.0  # the pull saturates: a real lobulation may still win
+    prior_shape: bool = True  # the prior is the first outline stretched to the box (not an ellipse)
+    box_margin: float = 20.0  # the most room (px) the prior assumes between lesion and box (0: what was found)
     climb: float = 8.0  # the farthest a boundary point moves outwards after the programme
-    settle: float = 0.9  # ... to this fraction of the way from lesion grey to the grey outside (0: while rising)
+    settle: float = 0.8  # ... to this fraction of the way from lesion grey to the grey outside (0: while rising)
     settle_median: int = 2  # half-width of the median over angles of the moved boundary
     smooth: int = 2  # half-width of the moving average over angles
     min_contrast: float = 6.0  # grey levels between lesion and surround to trust the region term
@@ -134,28 +140,89 @@ def ellipse_in_box(box: tuple[int, int, int, int], n: int = 48) -> list[list[flo
     ]
 
 
-def propose(gray: np.ndarray, *, box=None, point=None, params: Params = DEFAULT) -> list[list[float]]:
-    """A contour (list of [x, y]) for the lesion in ``box`` (inside the box), or under ``point``."""
+def propose(
+    gray: np.ndarray, *, box=None, point=None, inside=(), outside=(), params: Params = DEFAULT
+) -> list[list[float]]:
+    """A contour (list of [x, y]) for the lesion in ``box`` (inside the box), or under ``point``.
+
+    ``inside`` and ``outside`` are the reader's corrections: points (clicks, or the samples of a
+    short stroke) the outline must enclose or leave out. They constrain the same programme, so the
+    rest of the outline still follows the image. Inside points are applied first, then outside
+    ones, each in the reader's order: where two contradict, the later wins (so an outside point
+    wins over an inside one).
+    """
     if gray.ndim != 2:
         raise ProposalError("a single-channel image is needed")
     height, width = gray.shape
+    clicks = check_corrections(inside, outside, width, height)
     if box is not None:
-        return _propose_in_box(gray, check_box(box, width, height), params)
+        return _propose_in_box(gray, _box_holding(check_box(box, width, height), clicks, width, height), params, clicks)
     if point is None:
         raise ProposalError("draw a box around the lesion or click inside it")
     x, y = check_point(point, width, height)
-    candidates = [_propose_in_box(gray, b, params) for b in boxes_from_point(gray, (x, y), params)]
-    around = [c for c in candidates if cv2.pointPolygonTest(np.float32(c), (x, y), False) >= 0]
-    return max(around or candidates, key=lambda ring: _boundary_contrast(gray, ring))
+    boxes = boxes_from_point(gray, (x, y), params)
+    candidates = [_propose_in_box(gray, b, params) for b in boxes]
+    around = [i for i, c in enumerate(candidates) if cv2.pointPolygonTest(np.float32(c), (x, y), False) >= 0]
+    best = max(around or range(len(candidates)), key=lambda i: _boundary_contrast(gray, candidates[i]))
+    if not clicks:
+        return candidates[best]
+    # Corrections refine the proposal the reader saw; the click itself is one more inside point.
+    clicks = [(x, y, True), *clicks]
+    return _propose_in_box(gray, _box_holding(boxes[best], clicks, width, height), params, clicks)
 
 
-def _propose_in_box(gray: np.ndarray, box: tuple[int, int, int, int], params: Params) -> list[list[float]]:
+MAX_CORRECTIONS = 200  # points per list: a few clicks, or strokes sampled every few pixels
+CLICK_PENALTY = 100.0  # cost of a boundary sample on the wrong side of a reader's point
+CORRECTION_RADIUS = 4.0  # pixels round a correction point that go with it (inside or outside)
+
+
+def check_corrections(inside, outside, width: int, height: int) -> list[tuple[float, float, bool]]:
+    """[(x, y, is_inside)], inside points first then outside ones, each list in the reader's order."""
+    out = []
+    for name, values, positive in (("inside", inside, True), ("outside", outside, False)):
+        if values is None:
+            continue
+        if not isinstance(values, (list, tuple)) or len(values) > MAX_CORRECTIONS:
+            raise ProposalError(f"{name} must be a list of at most {MAX_CORRECTIONS} points [x, y]")
+        for v in values:
+            if not _numbers(v, 2):
+                raise ProposalError(f"{name} points must be [x, y] in image pixels")
+            if not (0 <= v[0] <= width - 1 and 0 <= v[1] <= height - 1):
+                raise ProposalError(f"{name} points must be inside the image")
+            out.append((float(v[0]), float(v[1]), positive))
+    return out
+
+
+def _box_holding(box, clicks, width: int, height: int) -> tuple[int, int, int, int]:
+    """``box`` grown to hold every inside point with room around it (the reader's box was too tight)."""
+    x0, y0, x1, y1 = box
+    m = POINT_MARGIN
+    for x, y, positive in clicks:
+        if positive:
+            x0, y0, x1, y1 = min(x0, x - m), min(y0, y - m), max(x1, x + m), max(y1, y + m)
+    return check_box([x0, y0, x1, y1], width, height)
+
+
+def _propose_in_box(gray: np.ndarray, box: tuple[int, int, int, int], params: Params, clicks=()) -> list[list[float]]:
     x0, y0, x1, y1 = box
     centre, axes = ((x0 + x1) / 2, (y0 + y1) / 2), ((x1 - x0) / 2, (y1 - y0) / 2)
-    radius = _radial_boundary(gray, centre, axes, box, params, core=params.core, margin_prior=True)
+    radius = _radial_boundary(gray, centre, axes, box, params, core=params.core, margin_prior=True, clicks=clicks)
     if radius is None:
-        return ellipse_in_box(box)
-    return _ring(radius, centre, axes, box, params)
+        if clicks:  # no image evidence: the ellipse, still bent round the reader's points
+            radius = _radial_boundary(
+                np.full_like(gray, 128),
+                centre,
+                axes,
+                box,
+                replace(params, min_contrast=1e9),
+                core=params.core,
+                margin_prior=False,
+                clicks=clicks,
+                featureless=True,
+            )
+        if radius is None:
+            return ellipse_in_box(box)
+    return _ring(radius, centre, axes, box, params, sliver_ok=bool(clicks))
 
 
 def boxes_from_point(
@@ -253,11 +320,21 @@ def _boundary_contrast(gray: np.ndarray, ring: list[list[float]], band: int = 12
 
 
 def _radial_boundary(
-    gray: np.ndarray, centre, axes, bounds, p: Params, *, core: float, margin_prior: bool
+    gray: np.ndarray,
+    centre,
+    axes,
+    bounds,
+    p: Params,
+    *,
+    core: float,
+    margin_prior: bool,
+    clicks=(),
+    featureless: bool = False,
 ) -> np.ndarray | None:
     """Boundary radius (in units of ``axes``) on each of ``p.angles`` rays from ``centre``, or None.
 
-    ``bounds`` (x0, y0, x1, y1) is the rectangle the boundary must stay in.
+    ``bounds`` (x0, y0, x1, y1) is the rectangle the boundary must stay in; ``clicks``
+    [(x, y, is_inside)] the reader's corrections (see ``_click_limits``).
     """
     height, width = gray.shape
     cx, cy = centre
@@ -300,9 +377,16 @@ def _radial_boundary(
         before = np.cumsum(f, axis=1) - f  # samples strictly inside a boundary at each radius
         after = f.sum(axis=1, keepdims=True) - before
         cost += p.region_weight * (before - after) / p.radii
+    elif featureless:
+        cost[:] = 0.0  # only the smoothness, the clicks and the box prior shape the path
     elif not (cost < -0.1).any():
         return None  # neither darker than its surround nor any edge: nothing to follow
     cost[~allowed] = np.inf
+    lo, hi = _click_limits(clicks, centre, axes, theta, rho, allowed)
+    if clicks:
+        bins = np.arange(len(rho))[None, :]
+        # Steep but finite: points too close together for the smoothness limit still get a path.
+        cost += CLICK_PENALTY * ((bins < lo[:, None]) | (bins > hi[:, None]))
     path = _closed_path(cost, p.max_step, p.step_cost)
 
     if margin_prior and p.margin_weight > 0:
@@ -312,8 +396,13 @@ def _radial_boundary(
         xs, ys = r * ct[:, 0], r * st[:, 0]  # the box is [-1, 1] x [-1, 1] here
         margins = np.sort([(xs.min() + 1) * ax, (1 - xs.max()) * ax, (ys.min() + 1) * ay, (1 - ys.max()) * ay])
         m = float(margins[1:3].mean())
-        ex, ey = max(ax - m, 2.0), max(ay - m, 2.0)
-        expected = 1.0 / np.sqrt((ax * ct / ex) ** 2 + (ay * st / ey) ** 2)
+        if p.box_margin > 0:  # a box is drawn round the whole lesion: no more room than a reader leaves
+            m = min(m, p.box_margin)
+        if p.prior_shape:
+            expected = _stretched(r, theta, xs, ys, ax, ay, p.box_margin)[:, None]
+        else:
+            ex, ey = max(ax - m, 2.0), max(ay - m, 2.0)
+            expected = 1.0 / np.sqrt((ax * ct / ex) ** 2 + (ay * st / ey) ** 2)
         dev = (rho[None, :] - expected) / expected / p.prior_width
         path = _closed_path(cost + p.margin_weight * np.minimum(dev * dev, p.prior_cap), p.max_step, p.step_cost)
 
@@ -327,6 +416,7 @@ def _radial_boundary(
                 path = np.median(windows, axis=1).astype(np.int64)
         else:
             path = _climb(polar, allowed, path, bin_px, p.climb)
+    path = np.clip(path, lo, hi)  # the moves after the programme keep to the reader's points too
     r = rho[path]
     if p.smooth:
         h = p.smooth
@@ -334,7 +424,60 @@ def _radial_boundary(
     return r
 
 
-def _ring(radius: np.ndarray, centre, axes, bounds, p: Params) -> list[list[float]]:
+def _stretched(r, theta, xs, ys, ax: float, ay: float, margin: float) -> np.ndarray:
+    """The outline (radius ``r`` per angle ``theta``; ``xs``, ys in box units) stretched, each half-axis
+    on its own, until it comes within ``margin`` px of every side of the box it falls short of
+    (never shrunk): a dark core found inside a larger lesion keeps its shape but fills the box."""
+    left, right = -1 + margin / ax, 1 - margin / ax
+    top, bottom = -1 + margin / ay, 1 - margin / ay
+    sx = np.where(xs < 0, max(1.0, left / min(xs.min(), -1e-6)), max(1.0, right / max(xs.max(), 1e-6)))
+    sy = np.where(ys < 0, max(1.0, top / min(ys.min(), -1e-6)), max(1.0, bottom / max(ys.max(), 1e-6)))
+    x2, y2 = xs * sx, ys * sy
+    t2 = np.mod(np.arctan2(y2, x2), 2 * np.pi)
+    order = np.argsort(t2)
+    return np.interp(theta, t2[order], np.hypot(x2, y2)[order], period=2 * np.pi)
+
+
+def _click_limits(clicks, centre, axes, theta, rho, allowed) -> tuple[np.ndarray, np.ndarray]:
+    """The radius bins (lo, hi) each ray's boundary may take given the reader's points.
+
+    An inside point pushes the boundary past it (plus ``CORRECTION_RADIUS``) on every ray that
+    passes within that radius of it, an outside point keeps it short of it; the rays' own limits
+    (the box) always hold. Points are applied in order, so a later one that contradicts an
+    earlier one on a ray wins there.
+    """
+    n_ang, n_rad = allowed.shape
+    last_allowed = n_rad - 1 - np.argmax(allowed[:, ::-1], axis=1)
+    lo, hi = np.zeros(n_ang, np.int64), last_allowed.astype(np.int64)
+    if not clicks:
+        return lo, hi
+    cx, cy = centre
+    ax, ay = axes
+    scale = (ax + ay) / 2
+    for x, y, positive in clicks:
+        u, v = (x - cx) / ax, (y - cy) / ay  # the box's inscribed ellipse is the unit circle here
+        r_c, t_c = math.hypot(u, v), math.atan2(v, u)
+        w = CORRECTION_RADIUS / scale
+        delta = np.angle(np.exp(1j * (theta - t_c)))
+        near = (np.abs(delta) < math.pi / 2) & (r_c * np.abs(np.sin(delta)) <= w)
+        if r_c <= w:  # on the centre: every ray passes it
+            near[:] = True
+        if not near.any():
+            near[int(np.argmin(np.abs(delta)))] = True
+        if positive:
+            bound = np.searchsorted(rho, r_c + w)
+            new_lo = np.minimum(np.maximum(lo, bound), last_allowed)
+            hi = np.where(near & (new_lo > hi), last_allowed, hi)
+            lo = np.where(near, new_lo, lo)
+        else:
+            bound = max(int(np.searchsorted(rho, r_c - w)) - 1, 0)
+            new_hi = np.minimum(hi, bound)
+            lo = np.where(near & (new_hi < lo), 0, lo)
+            hi = np.where(near, new_hi, hi)
+    return lo, np.maximum(hi, lo)
+
+
+def _ring(radius: np.ndarray, centre, axes, bounds, p: Params, *, sliver_ok: bool = False) -> list[list[float]]:
     cx, cy = centre
     ax, ay = axes
     x0, y0, x1, y1 = bounds
@@ -342,8 +485,8 @@ def _ring(radius: np.ndarray, centre, axes, bounds, p: Params) -> list[list[floa
     xs = np.clip(cx + ax * radius * np.cos(t), x0, x1)
     ys = np.clip(cy + ay * radius * np.sin(t), y0, y1)
     area = 0.5 * abs(float(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1))))
-    if area < 0.05 * math.pi * ax * ay:
-        return ellipse_in_box(bounds)  # a sliver is not a lesion anybody boxed
+    if area < 0.05 * math.pi * ax * ay and not sliver_ok:
+        return ellipse_in_box(bounds)  # a sliver is not a lesion anybody boxed (unless the reader's points say so)
     pts = np.c_[xs, ys].astype(np.float32).reshape(-1, 1, 2)
     simple = cv2.approxPolyDP(pts, p.tolerance, True).reshape(-1, 2)
     if len(simple) < 8:

@@ -2,6 +2,14 @@
 
     .venv/bin/python bench/smart_contour_dice.py [--boxes 8] [--seed 0] [--per-lesion] [--tune]
                                                  [--no-grabcut] [--synthetic 12] [--sample DIR]
+    BUS_UCLM_RELEASE=/path/to/release .venv/bin/python bench/smart_contour_dice.py --no-grabcut
+                                                 [--release PATH] [--parts tune,test] [--every 1]
+
+With the full public BUS-UCLM release (``--release PATH`` or $BUS_UCLM_RELEASE; kept outside the
+project, CC BY-NC 4.0), the figures are per part of ``../shared/data/bus-uclm-split.csv``: ``tune``
+patients (where methods and parameters are chosen) and ``test`` patients (the honest figures),
+with Dice by lesion-size tercile and by label; the sample and generated images are then skipped.
+Without the release those figures are skipped (said so) and the rest runs as below.
 
 Data: every lesion (8-connected component of one colour, ``annotator.geometry.extract_lesions``)
 in the masks of the shared BUS-UCLM sample (``../shared/data/bus-uclm-sample``), the image decoded
@@ -52,6 +60,8 @@ sys.path.insert(0, str(ROOT))
 from annotator import demo, geometry, smart_contour  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "bus-uclm-sample"
+SPLIT = ROOT.parent / "shared" / "data" / "bus-uclm-split.csv"
+RELEASE_ENV = "BUS_UCLM_RELEASE"  # the full public release (images/, masks/), kept outside the project
 MARGIN = (10, 20)  # px, each side independently
 TUNE_GRID = {
     "edge_weight": [1.0, 2.0, 4.0],
@@ -72,6 +82,8 @@ class Case:
         self.lesion = lesion
         self.height, self.width = gray.shape
         self.mask = geometry.lesion_mask(lesion, self.width, self.height)
+        self.key = name + str(geometry.bbox(lesion))  # one image may hold several lesions
+        self.label = lesion.label
 
 
 def sample_cases(folder: Path) -> list[Case]:
@@ -86,6 +98,41 @@ def sample_cases(folder: Path) -> list[Case]:
         colour = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
         cases += [Case(mask_path.name, gray, colour, lesion) for lesion in lesions]
     return cases
+
+
+def read_split(path: Path = SPLIT) -> dict[str, str]:
+    """{patient code: "tune" or "test"} from the shared split file (``Patient;Split``)."""
+    split = {}
+    for line in path.read_text(encoding="utf-8-sig").splitlines()[1:]:
+        if line.strip():
+            patient, part = line.strip().split(";")
+            split[patient] = part
+    return split
+
+
+def release_cases(folder: Path, part: str, split_path: Path = SPLIT, every: int = 1) -> list[Case]:
+    """The lesions of the release's ``part`` ("tune" or "test") patients; ``every`` > 1 keeps every n-th."""
+    split = read_split(split_path)
+    names = sorted(p.name for p in (folder / "masks").glob("*.png") if split.get(p.name.split("_")[0]) == part)
+    cases = []
+    for name in names:
+        rgb = cv2.imread(str(folder / "masks" / name), cv2.IMREAD_COLOR)[:, :, ::-1]
+        lesions = geometry.extract_lesions(rgb).lesions
+        if not lesions:
+            continue
+        png = (folder / "images" / name).read_bytes()
+        gray = smart_contour.decode_gray(png)
+        colour = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+        cases += [Case(name, gray, colour, lesion) for lesion in lesions]
+    return cases[::every]
+
+
+def release_path(arg: Path | None) -> Path | None:
+    """The release folder from ``--release`` or $BUS_UCLM_RELEASE, or None (the caller skips)."""
+    path = arg or (Path(os.environ[RELEASE_ENV]) if os.environ.get(RELEASE_ENV) else None)
+    if path is None or not (path / "masks").is_dir():
+        return None
+    return path
 
 
 def synthetic_cases(n: int) -> list[Case]:
@@ -151,7 +198,7 @@ def measure(cases: list[Case], n: int, seed: int, grabcut: bool) -> dict[str, li
     results: dict[str, list[tuple[str, float, float]]] = {}
 
     def add(method: str, case: Case, dice: float, ms: float) -> None:
-        results.setdefault(method, []).append((case.name, dice, ms))
+        results.setdefault(method, []).append((case.key, dice, ms))
 
     for case in cases:
         for box in loose_boxes(case, rng, n):
@@ -261,11 +308,47 @@ def tune(folder: Path, n: int, seed: int) -> None:
     )
 
 
+def dp_floor(calls: int = 200) -> tuple[float, float]:
+    """ms (median, p95) of the dynamic programme alone on a random 96 x 64 cost table, the default
+    size: the part every box proposal runs twice, timed in the same run so a busy machine shows."""
+    rng = np.random.default_rng(0)
+    p = smart_contour.DEFAULT
+    times = []
+    for _ in range(calls):
+        cost = rng.random((p.angles, p.radii)).astype(np.float32)
+        _, ms = timed(smart_contour._closed_path, cost, p.max_step, p.step_cost)
+        times.append(ms)
+    return float(np.median(times)), float(np.percentile(times, 95))
+
+
+def print_terciles(results: dict[str, list[tuple[str, float, float]]], cases: list[Case]) -> None:
+    """Dice by lesion size tercile (reference area, thresholds from these lesions) and by label."""
+    area = {c.key: int(c.mask.sum()) for c in cases}
+    label = {c.key: c.label for c in cases}
+    cuts = np.quantile(list(area.values()), [1 / 3, 2 / 3])
+    print(
+        "\n| method | small median, p10 | middle median, p10 | large median, p10 | benign median | malignant median |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    for method, rows in results.items():
+        sizes = np.array([np.searchsorted(cuts, area[r[0]], side="right") for r in rows])
+        labels = np.array([label[r[0]] for r in rows])
+        dice = np.array([r[1] for r in rows])
+        cells = [f"{np.median(dice[sizes == t]):.3f}, {np.percentile(dice[sizes == t], 10):.3f}" for t in range(3)]
+        cells += [
+            f"{np.median(dice[labels == lab]):.3f}" if (labels == lab).any() else "-" for lab in ("benign", "malignant")
+        ]
+        print(f"| {method} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--boxes", type=int, default=8, help="boxes (and clicks) per lesion")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sample", type=Path, default=SAMPLE)
+    parser.add_argument("--release", type=Path, default=None, help=f"the full BUS-UCLM release (or ${RELEASE_ENV})")
+    parser.add_argument("--parts", default="tune,test", help="release patients to measure: tune, test or both")
+    parser.add_argument("--every", type=int, default=1, help="keep every n-th release lesion (quick runs)")
     parser.add_argument("--per-lesion", action="store_true")
     parser.add_argument("--no-grabcut", action="store_true", help="skip the slow GrabCut baseline")
     parser.add_argument("--synthetic", type=int, default=12, help="generated images to measure as well (0: none)")
@@ -273,10 +356,26 @@ def main() -> None:
     args = parser.parse_args()
 
     print(
-        f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, OpenCV {cv2.__version__}, "
-        f"{time.strftime('%Y-%m-%d %H:%M')}; margins {MARGIN[0]}-{MARGIN[1]} px per side, "
+        f"machine: {os.cpu_count()} cores (load {os.getloadavg()[0]:.2f} at start), "
+        f"Python {platform.python_version()}, "
+        f"OpenCV {cv2.__version__}, {time.strftime('%Y-%m-%d %H:%M')}; margins {MARGIN[0]}-{MARGIN[1]} px per side, "
         f"{args.boxes} boxes and {args.boxes} clicks per lesion, seed {args.seed}"
     )
+    floor = dp_floor()
+    print(f"floor: one dynamic programme (96 x 64) {floor[0]:.1f} ms median, {floor[1]:.1f} ms p95")
+    release = release_path(args.release)
+    if release is not None:
+        # The release replaces the sample (whose patients it holds) and the generated images.
+        for part in [p.strip() for p in args.parts.split(",") if p.strip()]:
+            cases = release_cases(release, part, every=args.every)
+            results = measure(cases, args.boxes, args.seed, grabcut=not args.no_grabcut)
+            print_table(f"BUS-UCLM release, {part} patients", results)
+            print_terciles(results, cases)
+            print(f"\nload average now {os.getloadavg()[0]:.2f}; floor again {dp_floor()[0]:.1f} ms median")
+            if args.per_lesion:
+                print_per_lesion(results)
+        return
+    print(f"\nno BUS-UCLM release (--release PATH or ${RELEASE_ENV}): release figures skipped")
     if (args.sample / "masks").is_dir():
         cases = sample_cases(args.sample)
         results = measure(cases, args.boxes, args.seed, grabcut=not args.no_grabcut)

@@ -4,6 +4,7 @@ import io
 import json
 import zipfile
 
+import cv2
 import numpy as np
 import PIL.Image
 import pytest
@@ -355,3 +356,44 @@ def test_smart_contour_proposal_endpoint(alice, bob):
         .status_code
         == 404
     )
+
+
+def test_smart_contour_corrections_change_the_proposal(alice):
+    image = make_image("PROP_001.png", annotator=alice, width=96, height=64)
+    url = f"/api/images/{image.pk}/propose/"
+    client = client_for(alice)
+    before = client.post(url, {"box": [10, 10, 60, 50]}, format="json")
+    assert before.status_code == 200
+    inside = client.post(url, {"box": [10, 10, 60, 50], "inside": [[80, 30]]}, format="json")
+    assert inside.status_code == 200
+    points = inside.json()["points"]
+    # the box grows to hold the inside point: the outline now reaches it
+    assert max(x for x, _ in points) >= 80 and points != before.json()["points"]
+    outside = client.post(url, {"box": [10, 10, 60, 50], "outside": [[50, 30]]}, format="json")
+    assert outside.status_code == 200
+    assert cv2.pointPolygonTest(np.float32(before.json()["points"]), (50.0, 30.0), False) > 0
+    assert cv2.pointPolygonTest(np.float32(outside.json()["points"]), (50.0, 30.0), False) < 0
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"box": [10, 10, 60, 50], "inside": "80,30"}, "inside"),
+        ({"box": [10, 10, 60, 50], "inside": [[80]]}, "inside"),
+        ({"box": [10, 10, 60, 50], "outside": [[80, 30, 1]]}, "outside"),
+        ({"box": [10, 10, 60, 50], "outside": [["a", 30]]}, "outside"),
+        ({"box": [10, 10, 60, 50], "outside": [[30, 30]] * 201}, "outside"),
+        ({"box": [10, 10, 60, 50], "inside": [[500, 30]]}, "detail"),
+        ({"point": [30, 30], "outside": [[-5, 30]]}, "detail"),
+        ({"inside": [[30, 30]]}, "detail"),
+    ],
+)
+def test_smart_contour_bad_corrections_are_400(alice, body, field):
+    image = make_image("PROP_002.png", annotator=alice, width=96, height=64)
+    events, layers = AuditEvent.objects.count(), MaskLayer.objects.count()
+    response = client_for(alice).post(f"/api/images/{image.pk}/propose/", body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
+    if field == "detail":
+        assert response.json()["code"] == "invalid"
+    assert (AuditEvent.objects.count(), MaskLayer.objects.count()) == (events, layers)

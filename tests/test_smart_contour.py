@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -163,3 +164,105 @@ def test_on_real_images_the_proposal_beats_the_ellipse(sample_dir: Path):
     assert len(ours) >= 30
     assert np.median(ours) > np.median(ellipse) + 0.05
     assert np.median(ours) >= 0.88
+
+
+# --- corrections: inside and outside points ------------------------------------------------------
+
+
+def contains(ring, point) -> bool:
+    return cv2.pointPolygonTest(np.float32(ring), (float(point[0]), float(point[1])), False) > 0
+
+
+def test_an_outside_point_cuts_its_part_of_the_proposal_and_keeps_the_rest():
+    gray, lesion = demo_case(3)
+    box = loose_box(lesion)
+    before = smart_contour.propose(gray, box=box)
+    x, y, w, h = geometry.bbox(lesion)
+    point = [x + 0.85 * w, y + h / 2]  # inside the lesion, near its right edge
+    assert contains(before, point)
+    after = smart_contour.propose(gray, box=box, outside=[point])
+    assert geometry.validate_ring(after, W, H)
+    assert not contains(after, point)
+    assert ring_dice(after, lesion) > 0.6  # the rest of the outline still follows the lesion
+    assert ring_dice(after, lesion) < ring_dice(before, lesion)
+
+
+def test_an_inside_point_past_a_too_tight_box_grows_the_outline_to_it():
+    gray, lesion = demo_case(1)
+    x, y, w, h = geometry.bbox(lesion)
+    tight = [x - 10, y - 10, x + w // 2, y + h + 10]  # the reader's box missed the right half
+    before = smart_contour.propose(gray, box=tight)
+    point = [x + 0.85 * w, y + h / 2]
+    assert not contains(before, point)
+    after = smart_contour.propose(gray, box=tight, inside=[point])
+    assert contains(after, point)
+    assert ring_dice(after, lesion) > ring_dice(before, lesion) + 0.1
+
+
+def test_where_points_contradict_the_outside_one_wins():
+    gray, lesion = demo_case(3)
+    box = loose_box(lesion)
+    x, y, w, h = geometry.bbox(lesion)
+    point = [x + 0.85 * w, y + h / 2]
+    ring = smart_contour.propose(gray, box=box, outside=[point], inside=[[point[0] + 1, point[1]]])
+    # inside points are applied before outside ones: here the outside one is the later word
+    assert not contains(ring, point)
+
+
+def test_corrections_refine_a_click_proposal_too():
+    gray, lesion = demo_case(2, geometry.MALIGNANT)
+    mask = geometry.lesion_mask(lesion, W, H)
+    depth = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
+    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    before = smart_contour.propose(gray, point=[float(x), float(y)])
+    ys, xs = np.nonzero(geometry.lesion_mask(geometry.Lesion(geometry.BENIGN, before), W, H))
+    far = [float(xs.max() - 3), float(y)]  # inside the proposal, at its right edge
+    after = smart_contour.propose(gray, point=[float(x), float(y)], outside=[far])
+    assert contains(after, (x, y)) and not contains(after, far)
+
+
+def test_no_corrections_change_nothing():
+    gray, lesion = demo_case(4)
+    box = loose_box(lesion)
+    assert smart_contour.propose(gray, box=box, inside=[], outside=[]) == smart_contour.propose(gray, box=box)
+
+
+@pytest.mark.parametrize(
+    "inside, outside",
+    [
+        ("10,10", []),
+        ([[10]], []),
+        ([[10, 10, 10]], []),
+        ([], [[10, float("nan")]]),
+        ([], [[10, True]]),
+        ([[-1, 10]], []),
+        ([], [[10, H]]),
+        ([[10, 10]] * (smart_contour.MAX_CORRECTIONS + 1), []),
+    ],
+)
+def test_bad_corrections_are_a_proposal_error(inside, outside):
+    gray, lesion = demo_case(3)
+    with pytest.raises(ProposalError):
+        smart_contour.propose(gray, box=loose_box(lesion), inside=inside, outside=outside)
+
+
+def test_a_lesion_with_a_dark_core_in_a_paler_rim_is_proposed_whole():
+    # The commonest failure on real images: the first pass finds only the dark core of a large
+    # heterogeneous lesion; the box prior (the core stretched to the box) recovers the whole.
+    rng = np.random.default_rng(0)
+    height, width = 400, 600
+    img = np.full((height, width), 150, np.float32)
+    cv2.ellipse(img, (300, 200), (160, 110), 20, 0, 360, 95, -1)  # the lesion, moderately dark
+    cv2.ellipse(img, (300, 200), (70, 50), 20, 0, 360, 35, -1)  # its dark core
+    gray = np.clip(img * rng.gamma(4, 1 / 4, img.shape), 0, 255).astype(np.uint8)  # speckle
+    truth = np.zeros((height, width), np.uint8)
+    cv2.ellipse(truth, (300, 200), (160, 110), 20, 0, 360, 1, -1)
+    ys, xs = np.nonzero(truth)
+    box = [int(xs.min()) - 15, int(ys.min()) - 15, int(xs.max()) + 15, int(ys.max()) + 15]
+
+    def dice_of(ring):
+        return geometry.dice(geometry.lesion_mask(geometry.Lesion(geometry.BENIGN, ring), width, height), truth)
+
+    assert dice_of(smart_contour.propose(gray, box=box)) >= 0.9
+    without_prior = replace(smart_contour.DEFAULT, margin_weight=0.0)
+    assert dice_of(smart_contour.propose(gray, box=box, params=without_prior)) < 0.6  # the core alone

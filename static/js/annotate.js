@@ -259,7 +259,7 @@ async function initAnnotatePage() {
     } else if (!isTextTarget(e.target) && !e.ctrlKey && !e.metaKey && !e.altKey && e.key === "n") {
       e.preventDefault();
       toggleNormal(!viewer.attrs.is_normal);
-    } else if (!isTextTarget(e.target) && !e.ctrlKey && !e.metaKey && !e.altKey && e.key === "d") {
+    } else if (!isTextTarget(e.target) && !e.ctrlKey && !e.metaKey && !e.altKey && e.key === "k") {
       if (descriptors.focus()) e.preventDefault();
     }
   });

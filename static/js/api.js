@@ -94,9 +94,15 @@ export const returnReading = (imageId, { layers, comment }) =>
 export const combinedReadings = (imageId, operation) =>
   request("GET", `/api/images/${imageId}/combined/?operation=${encodeURIComponent(operation)}`);
 export const nextReview = () => request("GET", "/api/review-queue/next/");
-/** A proposed outline for the lesion in `box` [x0, y0, x1, y1], or under `point` [x, y]: {points}. */
-export const proposeContour = (imageId, { box, point }) =>
-  request("POST", `/api/images/${imageId}/propose/`, box ? { box } : { point });
+/**
+ * A proposed outline for the lesion in `box` [x0, y0, x1, y1], or under `point` [x, y]: {points};
+ * `inside` / `outside` ([[x, y]]) are the reader's corrections to that proposal.
+ */
+export const proposeContour = (imageId, { box, point, inside = [], outside = [] }) =>
+  request("POST", `/api/images/${imageId}/propose/`, {
+    ...(box ? { box } : { point }),
+    ...(inside.length || outside.length ? { inside, outside } : {}),
+  });
 export const nextMine = (after) => request("GET", `/api/my-images/next/?after=${encodeURIComponent(after)}`);
 /** The 20 most recent background exports: [{id, status, percent, images, size, error, options, created_at}]. */
 export const exportJobs = () => request("GET", "/api/export-jobs/");

@@ -272,7 +272,7 @@ async function initReviewPage() {
       return flash("Write what should change, then Ctrl+Enter (or Send back).", "info");
     }
     if (e.key === "r" && !st.editing && reviewable()) setPinMode(viewer.mode !== "pin");
-    else if (e.key === "d" && st.editing && descriptors.focus()) e.preventDefault();
+    else if (e.key === "k" && st.editing && descriptors.focus()) e.preventDefault();
     else if (e.key === "Escape" && viewer.mode === "pin") setPinMode(false);
   });
 

@@ -688,6 +688,24 @@ export class Viewer {
     return this.lesions.length - 1;
   }
 
+  /**
+   * Replace lesion `index`'s outline (e.g. a corrected smart-contour proposal): one undo step and
+   * a change event, the label and holes kept. False (with a warning) when the ring is not valid.
+   */
+  replaceLesionPoints(index, points) {
+    const lesion = this.lesions[index];
+    if (this.readOnly || !lesion) return false;
+    const ring = dedupe(points.map((p) => this._clamp(p)));
+    if (ring.length < 3 || Math.abs(ringArea(ring)) < 1 || findCrossing(ring)) {
+      this._emit("warning", { message: "That contour is too small or crosses itself." });
+      return false;
+    }
+    lesion.points = ring;
+    this.selectedVertex = -1;
+    this._commit();
+    return true;
+  }
+
   /** Show what the page is waiting on ({box} or {point}, image pixels), or nothing (null). */
   setPending(pending) {
     this.pending = pending;

@@ -9,6 +9,7 @@ import { centroid } from "./contours.js";
 import { cachedDiameters } from "./measure.js";
 import { BUILT_IN_PRESETS, deletePreset, loadPresets, savePreset } from "./viewer-display.js";
 import { cachedPixelArea, labelOverlaps } from "./raster.js";
+import { bindCorrections } from "./smart-correct.js";
 import { isTextTarget } from "./viewer-keys.js";
 
 const $ = (id) => document.getElementById(id);
@@ -314,6 +315,7 @@ export function layerContentOf(layer) {
  */
 export function bindSmartTool(viewer, imageId) {
   const stage = viewer.el;
+  const corrections = bindCorrections(viewer, imageId, { flash });
   let busy = false;
   async function propose(request, pending) {
     if (busy) return flash("Still working on the previous proposal…");
@@ -325,9 +327,15 @@ export function bindSmartTool(viewer, imageId) {
       const { points } = await api.proposeContour(imageId, request);
       viewer.setPending(null);
       if (viewer.readOnly) return flash("");
-      if (viewer.addLesion(points) < 0) return;
+      const index = viewer.addLesion(points);
+      if (index < 0) return;
       viewer.setTool("edit");
-      flash("Proposed outline added: check it and drag its points where they belong (Ctrl+Z removes it).", "info");
+      corrections.start(request, index);
+      flash(
+        "Proposed outline added: Shift+click where it must reach, Alt+click what it must leave out, " +
+          "or drag its points (Ctrl+Z removes it).",
+        "info",
+      );
     } catch (err) {
       viewer.setPending(null);
       // A 400 says what was wrong with the box (e.g. too small); the detail is meant for the reader.

@@ -45,7 +45,7 @@ def test_descriptors_are_set_by_keyboard_and_saved(login, artifacts):
     assert "Not described" in item.inner_text()
 
     page.locator("body").click(position={"x": 5, "y": 5})  # focus the page, not a field
-    page.keyboard.press("d")  # jumps to the first descriptor, selecting lesion 1
+    page.keyboard.press("k")  # jumps to the first descriptor, selecting lesion 1
     page.wait_for_function("() => document.activeElement && document.activeElement.id === 'desc-shape'")
     assert page.locator("#descriptor-panel h2").text_content() == "BI-RADS · lesion 1 (malignant)"
     page.keyboard.type("ir")  # Irregular
@@ -200,7 +200,7 @@ def test_the_reviewer_corrects_descriptors_in_edit_then_approve(login):
     page.locator("#lesion-list li").first.click()
     assert not page.locator("#desc-shape").is_disabled()
     page.locator("#lesion-list li").first.focus()
-    page.keyboard.press("d")
+    page.keyboard.press("k")
     page.wait_for_function("() => document.activeElement && document.activeElement.id === 'desc-shape'")
     page.keyboard.type("irr")
     page.locator("#desc-margin input[value=spiculated]").check()  # clears "circumscribed"

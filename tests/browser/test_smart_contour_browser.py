@@ -4,6 +4,10 @@ editable and undoable like a drawn one, on the annotation page and in the review
 
 from __future__ import annotations
 
+import math
+
+import cv2
+import numpy as np
 import pytest
 
 from annotator import geometry
@@ -129,3 +133,77 @@ def test_a_reviewer_adds_a_proposed_lesion_while_editing_then_approves(login):
     consensus = Image.objects.get(pk=image.pk).consensus
     assert consensus.author == reviewer and consensus.lesions.count() == 2
     assert rp.js_errors == []
+
+
+def _edge_point(ring, factor: float) -> list[float]:
+    """The middle of the ring's longest edge (far from its vertex handles), moved from the centre
+    by ``factor`` (< 1: inside the outline, > 1: outside it)."""
+    n = len(ring)
+    k = max(range(n), key=lambda i: math.dist(ring[i], ring[(i + 1) % n]))
+    mx, my = (ring[k][0] + ring[(k + 1) % n][0]) / 2, (ring[k][1] + ring[(k + 1) % n][1]) / 2
+    cx, cy = sum(p[0] for p in ring) / n, sum(p[1] for p in ring) / n
+    return [cx + factor * (mx - cx), cy + factor * (my - cy)]
+
+
+def _inside(ring, point) -> bool:
+    return cv2.pointPolygonTest(np.float32(ring), (float(point[0]), float(point[1])), False) > 0
+
+
+def test_shift_and_alt_clicks_correct_the_proposal_and_undo_takes_them_back(login):
+    image, [truth] = scan("SMRT_003.png", alice(), lesions=("benign",), seed=21)
+    page = login("alice", PASSWORD)
+    open_annotate(page, image)
+    page.keyboard.press("s")
+    start, end = loose_box(truth)
+    drag_image(page, start, end)
+    layer = draft_of(image)
+    [proposed] = wait_until(lambda: list(MaskLayer.objects.get(pk=layer.pk).lesions.all()), what="the proposal")
+    assert page.evaluate("window.busViewer.tool") == "edit"
+    sent = []
+    page.on("request", lambda r: sent.append(r.post_data_json) if r.url.endswith("/propose/") else None)
+
+    # Alt+click just inside the outline: it must leave that place out; the rest stays.
+    cut = _edge_point(proposed.points, 0.8)
+    assert _inside(proposed.points, cut)
+    page.keyboard.down("Alt")
+    click_image(page, *cut)
+    page.keyboard.up("Alt")
+    first = wait_until(
+        lambda: (les := MaskLayer.objects.get(pk=layer.pk).lesions.get()).points != proposed.points and les,
+        what="the corrected outline",
+    )
+    assert near(sent[-1]["box"], [*start, *end]) and near(sent[-1]["outside"], [cut], tol=1.5)
+    assert sent[-1]["inside"] == []
+    assert not _inside(first.points, cut)
+    assert first.label == "benign" and dice(first.points, truth) >= 0.6
+    assert page.evaluate("window.busViewer.lesions.length") == 1  # replaced, not added
+
+    # Shift+click outside it: the outline must reach there; both points go with the request.
+    grow = _edge_point(first.points, 1.25)
+    assert not _inside(first.points, grow)
+    page.keyboard.down("Shift")
+    click_image(page, *grow)
+    page.keyboard.up("Shift")
+    second = wait_until(
+        lambda: (les := MaskLayer.objects.get(pk=layer.pk).lesions.get()).points != first.points and les,
+        what="the second correction",
+    )
+    assert near(sent[-1]["inside"], [grow], tol=1.5) and near(sent[-1]["outside"], [cut], tol=1.5)
+    assert _inside(second.points, grow)
+    page.wait_for_selector("#viewer-message[data-kind=info]")
+    assert "correction" in page.text_content("#viewer-message")
+
+    # Each correction is one undo step, saved like any edit.
+    page.keyboard.press("Control+z")
+    wait_until(lambda: MaskLayer.objects.get(pk=layer.pk).lesions.get().points == first.points, what="undo 1")
+    page.keyboard.press("Control+z")
+    wait_until(lambda: MaskLayer.objects.get(pk=layer.pk).lesions.get().points == proposed.points, what="undo 2")
+    # The outline is back to a state the reader did not get from the last answer: a Shift+click no
+    # longer asks the server (the session ended), so nothing changes.
+    before = len(sent)
+    page.keyboard.down("Shift")
+    click_image(page, *grow)
+    page.keyboard.up("Shift")
+    page.wait_for_timeout(300)
+    assert len(sent) == before
+    assert page.js_errors == []
