@@ -52,7 +52,7 @@ export class Ruler {
   }
 
   _makeReadout() {
-    const bar = this.viewer.el.parentElement?.querySelector(".statusbar");
+    const bar = this.viewer.el.closest(".viewer-pane")?.querySelector(".statusbar");
     const span = document.createElement("span");
     span.id = "ruler-readout";
     span.className = "ruler-readout";

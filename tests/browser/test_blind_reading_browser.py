@@ -31,9 +31,9 @@ SHIFTED = [(x + 40, y + 10) for x, y in POLYGON]  # erin's outline of the same l
 def draw_and_submit(page, image, outline, label_key: str) -> MaskLayer:
     open_annotate(page, image)
     page.keyboard.press("p")
+    page.keyboard.press(label_key)  # the label of the next lesion
     for x, y in [*outline, outline[0]]:
         click_image(page, x, y)
-    page.keyboard.press(label_key)
     page.wait_for_function("() => window.busPage.state === 'saved'")
     page.click("#submit")
     return wait_until(
