@@ -533,6 +533,24 @@ def _review(image: Image, layer: MaskLayer, user, decision: str, comment: str, d
     )
 
 
+def _reviewer_edit(image: Image, user, content: LayerContent, *, based_on: MaskLayer | None) -> MaskLayer:
+    """A second reader's own drawing (an edit before approval, or an adjudicator's), as a new layer
+    they author; the caller makes it the consensus."""
+    edited = MaskLayer.objects.create(
+        image=image,
+        author=user,
+        revision=_next_revision(image),
+        based_on=based_on,
+        source=MaskLayer.Source.REVIEWER_EDIT,
+        status=LayerStatus.DRAFT,
+        submitted_at=_now(),
+    )
+    edited.image = image
+    _apply_content(edited, content)
+    edited.save()
+    return edited
+
+
 def _approve_with(image: Image, layer: MaskLayer, review: Review | None = None) -> None:
     """Make ``layer`` the consensus; with the ``review`` that approved it, store the agreement of
     the reviewed layer and ``layer`` (an import approved as such has no review and no pair)."""
@@ -578,18 +596,7 @@ def edit_and_approve(
     )
     submitted.status = LayerStatus.SUPERSEDED
     submitted.save(update_fields=["status", "updated_at"])
-    edited = MaskLayer.objects.create(
-        image=image,
-        author=user,
-        revision=_next_revision(image),
-        based_on=submitted,
-        source=MaskLayer.Source.REVIEWER_EDIT,
-        status=LayerStatus.DRAFT,
-        submitted_at=_now(),
-    )
-    edited.image = image
-    _apply_content(edited, content)
-    edited.save()
+    edited = _reviewer_edit(image, user, content, based_on=submitted)
     _approve_with(image, edited, review)
     _audit(user, image, "edit_and_approve", before, image.status, edited, review=review.pk, based_on=submitted.pk)
     return review
@@ -724,6 +731,7 @@ def submit_reading(*, layer_id: int, user, expected_version: int | None = None) 
         raise InvalidContent(
             "draw at least one lesion or mark the image normal before submitting", rule="empty_submission"
         )
+    _check_descriptors(layer.geometry_lesions(), layer.assessment)
     _count_areas(layer)
     layer.status = LayerStatus.SUBMITTED
     layer.submitted_at = _now()
@@ -818,24 +826,14 @@ def adjudicate_edit(
         raise InvalidContent(f"start from a reader's layer, {' or '.join(START_FROM)}", rule="start_from")
     if not content.is_normal and not content.lesions:
         raise InvalidContent("draw at least one lesion or mark the image normal", rule="empty_submission")
+    _check_descriptors(content.lesions, content.assessment)
     reviews = _adjudication_reviews(
         image, layers, user, Review.Decision.ADJUDICATED, comment, consensus=content.lesions
     )
     for layer in layers:
         layer.status = LayerStatus.SUPERSEDED
         layer.save(update_fields=["status", "updated_at"])
-    edited = MaskLayer.objects.create(
-        image=image,
-        author=user,
-        revision=_next_revision(image),
-        based_on=based_on,
-        source=MaskLayer.Source.REVIEWER_EDIT,
-        status=LayerStatus.DRAFT,
-        submitted_at=_now(),
-    )
-    edited.image = image
-    _apply_content(edited, content)
-    edited.save()
+    edited = _reviewer_edit(image, user, content, based_on=based_on)
     _approve_with(image, edited)
     agreement_records.record_adjudication(reviews, edited)
     _audit(

@@ -211,3 +211,21 @@ def test_settings_page_changes_the_mode_for_curators_only(alice, carol):
     assert dataset_settings.descriptor_mode() == "on"
     audit = page.get("/dataset/audit/").content.decode()
     assert "setting: descriptors, from: off, to: on" in audit
+
+
+def test_required_applies_to_blind_readings_and_the_adjudicators_edit(double_image_in, alice, erin, bob, carol):
+    image = double_image_in("double_reading")  # alice has a draft with one benign square, undescribed
+    set_mode(carol, "required")
+    reading = image.layers.get(author=alice)
+    with pytest.raises(workflow.InvalidContent) as refused:
+        workflow.submit_reading(layer_id=reading.pk, user=alice)
+    assert refused.value.extra["rule"] == "descriptors_required"
+    assert MaskLayer.objects.get(pk=reading.pk).status == "draft"
+    set_mode(carol, "off")
+    image = double_image_in("adjudication", name="DUAL_001.png")
+    set_mode(carol, "required")
+    undescribed = workflow.LayerContent(lesions=image.layers.get(author=erin).geometry_lesions())
+    with pytest.raises(workflow.InvalidContent) as refused:
+        workflow.adjudicate_edit(image_id=image.pk, user=bob, content=undescribed, start_from="union")
+    assert refused.value.extra["rule"] == "descriptors_required"
+    assert Image.objects.get(pk=image.pk).status == Status.ADJUDICATION
