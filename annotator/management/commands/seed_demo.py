@@ -97,7 +97,14 @@ class Command(BulkCommand):
         # DEMD: alice's drafts and new images; DEMF: read blind by alice and dave.
         for name in sorted(n for n in images if n.startswith("DEMA")):
             draw(name, alice)
-            workflow.approve(image_id=images[name].pk, user=bob)
+            if name == "DEMA_004.png":
+                # One edit before approval, so the agreement page has a pair that is not identical.
+                edited = workflow.LayerContent(lesions=[_grown(les, 1.12) for les in drawn[name]])
+                workflow.edit_and_approve(
+                    image_id=images[name].pk, user=bob, content=edited, comment="Margin widened to the echogenic halo."
+                )
+            else:
+                workflow.approve(image_id=images[name].pk, user=bob)
         for name in sorted(n for n in images if n.startswith("DEMB")):
             draw(name, alice)
         for name in sorted(n for n in images if n.startswith("DEMC"))[:3]:
@@ -159,3 +166,11 @@ class Command(BulkCommand):
         )
         workflow.import_for_redaction(image=image, actor=curator)
         ImageData.objects.create(image=image, png=png)
+
+
+def _grown(lesion: geometry.Lesion, factor: float) -> geometry.Lesion:
+    """``lesion`` scaled about its vertices' centroid (the demo reviewer's wider margin)."""
+    cx = sum(x for x, _ in lesion.points) / len(lesion.points)
+    cy = sum(y for _, y in lesion.points) / len(lesion.points)
+    points = [[round(cx + (x - cx) * factor, 1), round(cy + (y - cy) * factor, 1)] for x, y in lesion.points]
+    return geometry.Lesion(label=lesion.label, points=points, holes=lesion.holes)
