@@ -5,7 +5,8 @@
 Setup (own database ``busreview_bench_save``, recreated each run): one annotator per client, each
 with one 856x606 image assigned by ``workflow.assign`` and a draft opened with
 ``POST /api/images/<id>/start/``, and a DRF token. The server is ``gunicorn busreview.wsgi``
-(DEBUG=1, no debug toolbar, no access log) on 127.0.0.1:8780. The load tool is wrk with a Lua
+(DEBUG=1 as scripts/run serves the demo, or ``--debug 0`` as deployed; no debug toolbar, no access
+log) on 127.0.0.1:8780. The load tool is wrk with a Lua
 script (``-t N -c N``: one thread and one keep-alive connection per client), so each client owns
 its draft and carries the ``version`` that each 200 response returns into its next save.
 
@@ -128,7 +129,7 @@ def start_server(args) -> subprocess.Popen:
         "warning",
         "--no-control-socket",  # the default control socket path is shared by every server of a user
     ]
-    env = bench_env(DB, DEBUG="1")
+    env = bench_env(DB, debug=args.debug == 1)
     return subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
 
 
@@ -348,6 +349,13 @@ def main() -> int:
         "annotator's autosave cadence)",
     )
     parser.add_argument("--port", type=int, default=8780)
+    parser.add_argument(
+        "--debug",
+        type=int,
+        choices=(0, 1),
+        default=1,
+        help="DEBUG of the server: 1 as scripts/run serves the demo (and the earlier figures), 0 as deployed",
+    )
     parser.add_argument("--attempts", type=int, default=3, help="tries per level when other processes load the machine")
     parser.add_argument(
         "--max-other", type=float, default=0.15, help="cores other processes may use during a kept attempt"
@@ -363,7 +371,7 @@ def main() -> int:
     print(
         f"server: gunicorn busreview.wsgi, {args.workers} {args.worker_class} workers"
         + (f" x {args.threads} threads" if args.worker_class == "gthread" else "")
-        + f", DEBUG=1, 127.0.0.1:{args.port}; load: wrk -t N -c N, {args.duration:g} s per run"
+        + f", DEBUG={args.debug}, 127.0.0.1:{args.port}; load: wrk -t N -c N, {args.duration:g} s per run"
         + (f", think time {args.think_ms} ms (+-50 %)" if args.think_ms else ", back to back")
     )
     prepare_database(DB)
