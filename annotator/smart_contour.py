@@ -25,10 +25,11 @@ Method (a radial dynamic programme, the classic approach to star-shaped ultrasou
    ``climb`` pixels; a median over angles removes single-ray jumps.
 6. Smooth, map back to image pixels, simplify with approxPolyDP (0.7 px: 20-60 points on the sample).
 
-A click has no box, so ``boxes_from_point`` estimates one twice (the programme centred on the
-click; the dark region grown from it) and ``propose`` keeps, of the two proposals, the one that
-contains the click and has the clearer boundary. Where the image gives neither contrast nor
-edges, or the outline would be a sliver, the answer is the inscribed ellipse (the baseline).
+A click has no box, so ``boxes_from_point`` estimates up to four (the programme centred on the
+click in three sizes of square; the dark region grown from it) and ``propose`` keeps, of the
+proposals that contain the click, the largest whose boundary is nearly as clear as the clearest.
+Where the image gives neither contrast nor edges, or the outline would be a sliver, the answer
+is the inscribed ellipse (the baseline).
 ``bench/smart_contour_dice.py`` measures all this on the BUS-UCLM sample and on generated images.
 """
 
@@ -88,6 +89,7 @@ class Params:
 
 DEFAULT = Params()
 POINT_RADII = (64, 128, 256)  # half-sizes of the squares searched around a click
+POINT_CONTRAST = 0.8  # a click's proposal: the largest candidate within this fraction of the clearest boundary
 POINT_MARGIN = 12  # room added around the lesion found from a click, as a reader's box would have
 GROW_FACTOR = 4  # the dark region is grown on an image this many times smaller (speckle averaged)
 GROW_WINDOW = 160  # half-size of the window round the click whose Otsu threshold defines dark
@@ -162,13 +164,25 @@ def propose(
     x, y = check_point(point, width, height)
     boxes = boxes_from_point(gray, (x, y), params)
     candidates = [_propose_in_box(gray, b, params) for b in boxes]
-    around = [i for i, c in enumerate(candidates) if cv2.pointPolygonTest(np.float32(c), (x, y), False) >= 0]
-    best = max(around or range(len(candidates)), key=lambda i: _boundary_contrast(gray, candidates[i]))
+    best = _pick_from_point(gray, candidates, (x, y))
     if not clicks:
         return candidates[best]
     # Corrections refine the proposal the reader saw; the click itself is one more inside point.
     clicks = [(x, y, True), *clicks]
     return _propose_in_box(gray, _box_holding(boxes[best], clicks, width, height), params, clicks)
+
+
+def _pick_from_point(gray: np.ndarray, candidates: list[list[list[float]]], point: tuple[float, float]) -> int:
+    """Of the proposals that contain the click (or all, if none does), the largest whose boundary
+    contrast is at least ``POINT_CONTRAST`` of the clearest one's: the clearest boundary alone is
+    often a large lesion's dark core, and the largest alone leaks into the tissue around a small one."""
+    around = [i for i, c in enumerate(candidates) if cv2.pointPolygonTest(np.float32(c), point, False) >= 0]
+    pool = around or list(range(len(candidates)))
+    contrast = {i: _boundary_contrast(gray, candidates[i]) for i in pool}
+    clearest = max(contrast.values())
+    if clearest > 0:
+        pool = [i for i in pool if contrast[i] >= POINT_CONTRAST * clearest]
+    return max(pool, key=lambda i: cv2.contourArea(np.float32(candidates[i])))
 
 
 MAX_CORRECTIONS = 200  # points per list: a few clicks, or strokes sampled every few pixels
@@ -230,17 +244,16 @@ def boxes_from_point(
 ) -> list[tuple[int, int, int, int]]:
     """Candidate boxes a reader might have drawn around the lesion under ``point``.
 
-    Two estimates that fail differently: the radial programme centred on the click (in squares
-    of growing size, until the boundary stays well inside the square) follows small lesions well
-    but stops at the inner structure of large heterogeneous ones; the dark region grown from the
-    click on a quarter-size image finds large ones but leaks into dark tissue next to small ones.
-    ``propose`` keeps the proposal with the clearer boundary.
+    Estimates that fail differently: the radial programme centred on the click (in squares of
+    each size in ``POINT_RADII``) follows small lesions well but stops at the inner structure of
+    large heterogeneous ones; the dark region grown from the click on a quarter-size image finds
+    large ones but leaks into dark tissue next to small ones. ``propose`` runs the box programme
+    in each and keeps one (``_pick_from_point``).
     """
     height, width = gray.shape
     x, y = point
     m = POINT_MARGIN
     boxes = []
-    found = None
     for half in POINT_RADII:
         bounds = (
             max(0, round(x - half)),
@@ -250,15 +263,16 @@ def boxes_from_point(
         )
         core = max(8.0, 0.08 * half) / half  # a small disc round the click gives the lesion's grey
         radius = _radial_boundary(gray, (x, y), (half, half), bounds, params, core=core, margin_prior=False)
-        if radius is not None:
-            found = (radius, half)
-            if np.mean(radius > 0.8) < 0.2:
-                break
-    if found is not None:
-        radius, half = found
+        if radius is None:
+            continue
         t = np.linspace(0, 2 * np.pi, len(radius), endpoint=False)
         xs, ys = x + half * radius * np.cos(t), y + half * radius * np.sin(t)
-        boxes.append(check_box([xs.min() - m, ys.min() - m, xs.max() + m, ys.max() + m], width, height))
+        try:
+            box = check_box([xs.min() - m, ys.min() - m, xs.max() + m, ys.max() + m], width, height)
+        except ProposalError:
+            continue
+        if box not in boxes:
+            boxes.append(box)
     grown = _grow_dark_region(gray, point)
     if grown is not None:
         gx0, gy0, gx1, gy1 = grown
@@ -267,7 +281,7 @@ def boxes_from_point(
         except ProposalError:
             grown_box = None
         # Two estimates that agree need one proposal, not two.
-        if grown_box and not (boxes and _box_iou(boxes[0], grown_box) > 0.8):
+        if grown_box and not any(_box_iou(b, grown_box) > 0.8 for b in boxes):
             boxes.append(grown_box)
     if not boxes:  # nothing to follow: a modest box round the click, for the fallback ellipse
         half = POINT_RADII[0] / 2
