@@ -188,6 +188,8 @@ def _pick_from_point(gray: np.ndarray, candidates: list[list[list[float]]], poin
 MAX_CORRECTIONS = 200  # points per list: a few clicks, or strokes sampled every few pixels
 CLICK_PENALTY = 100.0  # cost of a boundary sample on the wrong side of a reader's point
 CORRECTION_RADIUS = 4.0  # pixels round a correction point that go with it (inside or outside)
+CORRECTION_FRACTION = 0.1  # ... or this fraction of the box's mean half-size, if more (a large
+# lesion's rays are far apart: a 4 px point would hold one ray and the next would spring back)
 
 
 def check_corrections(inside, outside, width: int, height: int) -> list[tuple[float, float, bool]]:
@@ -455,8 +457,9 @@ def _stretched(r, theta, xs, ys, ax: float, ay: float, margin: float) -> np.ndar
 def _click_limits(clicks, centre, axes, theta, rho, allowed) -> tuple[np.ndarray, np.ndarray]:
     """The radius bins (lo, hi) each ray's boundary may take given the reader's points.
 
-    An inside point pushes the boundary past it (plus ``CORRECTION_RADIUS``) on every ray that
-    passes within that radius of it, an outside point keeps it short of it; the rays' own limits
+    An inside point pushes the boundary past it (plus ``CORRECTION_RADIUS`` px, or
+    ``CORRECTION_FRACTION`` of the box's mean half-size if more) on every ray that passes within
+    that radius of it, an outside point keeps it short of it; the rays' own limits
     (the box) always hold. Points are applied in order, so a later one that contradicts an
     earlier one on a ray wins there.
     """
@@ -471,7 +474,7 @@ def _click_limits(clicks, centre, axes, theta, rho, allowed) -> tuple[np.ndarray
     for x, y, positive in clicks:
         u, v = (x - cx) / ax, (y - cy) / ay  # the box's inscribed ellipse is the unit circle here
         r_c, t_c = math.hypot(u, v), math.atan2(v, u)
-        w = CORRECTION_RADIUS / scale
+        w = max(CORRECTION_RADIUS / scale, CORRECTION_FRACTION)
         delta = np.angle(np.exp(1j * (theta - t_c)))
         near = (np.abs(delta) < math.pi / 2) & (r_c * np.abs(np.sin(delta)) <= w)
         if r_c <= w:  # on the centre: every ray passes it
