@@ -266,3 +266,36 @@ def test_a_lesion_with_a_dark_core_in_a_paler_rim_is_proposed_whole():
     assert dice_of(smart_contour.propose(gray, box=box)) >= 0.9
     without_prior = replace(smart_contour.DEFAULT, margin_weight=0.0)
     assert dice_of(smart_contour.propose(gray, box=box, params=without_prior)) < 0.6  # the core alone
+
+
+def test_a_click_keeps_the_largest_proposal_whose_boundary_is_nearly_the_clearest():
+    # A heterogeneous lesion: a very dark core (r 20) inside a grey lesion (r 40) on bright tissue.
+    gray = np.full((200, 200), 180, np.uint8)
+    cv2.circle(gray, (100, 100), 40, 100, -1)
+    cv2.circle(gray, (100, 100), 20, 10, -1)
+
+    def circle(r: float) -> list[list[float]]:
+        t = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+        return [[100 + r * float(np.cos(a)), 100 + r * float(np.sin(a))] for a in t]
+
+    core, lesion, leak = circle(20), circle(40), circle(90)
+    contrast = [smart_contour._boundary_contrast(gray, ring) for ring in (core, lesion, leak)]
+    assert contrast[0] > contrast[1] >= smart_contour.POINT_CONTRAST * contrast[0] and contrast[2] < contrast[1] / 2
+    # the core's boundary is the clearest, but the whole lesion's is nearly as clear and larger
+    assert smart_contour._pick_from_point(gray, [core, lesion, leak], (100, 100)) == 1
+    # a proposal that does not contain the click is no candidate while one does
+    elsewhere = [[5.0, 5.0], [30.0, 5.0], [30.0, 30.0], [5.0, 30.0]]
+    assert smart_contour._pick_from_point(gray, [elsewhere, core], (100, 100)) == 1
+
+
+def test_on_a_large_box_a_correction_point_holds_the_rays_within_a_tenth_of_its_half_size():
+    theta = np.linspace(0, 2 * np.pi, 96, endpoint=False)
+    rho = np.linspace(0.15, 1.42, 64)
+    allowed = np.ones((96, 64), bool)
+    centre, axes = (300.0, 300.0), (200.0, 200.0)
+    lo, hi = smart_contour._click_limits([(450.0, 300.0, False)], centre, axes, theta, rho, allowed)
+    held = hi < 63
+    # 20 px (a tenth of 200) round a point 150 px out: rays within asin(20 / 150) of angle 0
+    assert held.sum() == np.sum(np.abs(np.angle(np.exp(1j * theta))) <= np.arcsin(20 / 150))
+    assert held.sum() > 3  # a 4 px point would hold the one ray through it
+    assert np.all(rho[hi[held]] < 0.75)
