@@ -484,6 +484,15 @@ def submit(*, layer_id: int, user, expected_version: int | None = None) -> MaskL
         raise NotAllowed(f"only the assigned annotator submits {image.name}")
     before = image.status
     after = _check("submit", image, user)
+    _submit_draft(image, layer, after, expected_version)
+    _audit(user, image, "submit", before, after, layer, revision=layer.revision)
+    return layer
+
+
+def _submit_draft(image: Image, layer: MaskLayer, after: str, expected_version: int | None) -> None:
+    """What a submit and a blind reader's submit share: the layer is still a draft at the version
+    the reader saw, not empty, described when descriptors are required; its areas are counted, it
+    is submitted and the image moves to ``after``."""
     if layer.status != LayerStatus.DRAFT:
         raise InvalidTransition(f"revision {layer.revision} is {layer.status}", status=image.status)
     _check_version(layer, expected_version)
@@ -499,8 +508,6 @@ def submit(*, layer_id: int, user, expected_version: int | None = None) -> MaskL
     layer.save()
     image.status = after
     image.save(update_fields=["status", "updated_at"])
-    _audit(user, image, "submit", before, after, layer, revision=layer.revision)
-    return layer
 
 
 def _submitted_layer(image: Image) -> MaskLayer:
@@ -724,21 +731,7 @@ def submit_reading(*, layer_id: int, user, expected_version: int | None = None) 
     action = "finish_reading" if other is not None and other.status == LayerStatus.SUBMITTED else "submit_reading"
     before = image.status
     after = _check(action, image, user)
-    if layer.status != LayerStatus.DRAFT:
-        raise InvalidTransition(f"revision {layer.revision} is {layer.status}", status=image.status)
-    _check_version(layer, expected_version)
-    if not layer.is_normal and not layer.lesions.exists():
-        raise InvalidContent(
-            "draw at least one lesion or mark the image normal before submitting", rule="empty_submission"
-        )
-    _check_descriptors(layer.geometry_lesions(), layer.assessment)
-    _count_areas(layer)
-    layer.status = LayerStatus.SUBMITTED
-    layer.submitted_at = _now()
-    layer.version += 1
-    layer.save()
-    image.status = after
-    image.save(update_fields=["status", "updated_at"])
+    _submit_draft(image, layer, after, expected_version)
     _audit(user, image, action, before, after, layer, revision=layer.revision, reader=layer.reader)
     return layer
 
