@@ -89,6 +89,11 @@ def roles_of(user) -> set[str]:
     return cached
 
 
+def may_be_assigned(user) -> bool:
+    """May ``user`` be given images to draw (as annotator, or as one of two blind readers)?"""
+    return ANNOTATOR in roles_of(user)
+
+
 def has_role_action(user, action: str) -> bool:
     return any(action in ROLE_ACTIONS[role] for role in roles_of(user))
 

@@ -424,7 +424,7 @@ def annotator_named(username: str | None):
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
         raise serializers.ValidationError(f"no user {username}")
-    if permissions.ANNOTATOR not in permissions.roles_of(user):
+    if not permissions.may_be_assigned(user):
         raise serializers.ValidationError(f"{username} is not an annotator")
     return user
 

@@ -225,10 +225,8 @@ def _next_revision(image: Image) -> int:
 CONTENT_FIELDS = ["is_normal", "doppler", "marks", "combined", "note", "assessment"]
 
 
-# The columns _write_lesions sets; a test checks it against the model, so a new Lesion column
-# cannot be left out of the statement (it would keep a stale value on an autosave).
-LESION_WRITE_COLUMNS = ("id", "layer_id", "index", "label", "points", "holes", "area_px", "descriptors")
-
+# A test reads the UPDATE's SET list against the model: a Lesion column left out of it would keep
+# the previous save's value on an autosave.
 _WRITE_LESIONS_SQL = f"""
 WITH v AS (
     SELECT (t.ord - 1)::int AS index, t.e->>'label' AS label, t.e->'points' AS points, t.e->'holes' AS holes,
@@ -319,12 +317,7 @@ def _copy_layer(source: MaskLayer, *, author, revision: int, origin: str, status
         based_on=source,
         source=origin,
         status=status,
-        is_normal=source.is_normal,
-        doppler=source.doppler,
-        marks=source.marks,
-        combined=source.combined,
-        note=source.note,
-        assessment=source.assessment,
+        **{name: getattr(source, name) for name in CONTENT_FIELDS},
     )
     Lesion.objects.bulk_create(
         Lesion(
@@ -887,7 +880,7 @@ def assign(*, image_ids: Sequence[int], annotator, user, second_annotator=None) 
     if not permissions.can(user, permissions.ASSIGN):
         raise NotAllowed("only a curator assigns images")
     for reader in (annotator, second_annotator):
-        if reader is not None and permissions.ANNOTATOR not in permissions.roles_of(reader):
+        if reader is not None and not permissions.may_be_assigned(reader):
             raise InvalidContent(f"{reader.get_username()} is not an annotator")
     if second_annotator is not None and (annotator is None or annotator.pk == second_annotator.pk):
         raise InvalidContent("blind double reading needs two different annotators", rule="two_readers")

@@ -8,11 +8,21 @@ import zipfile
 import pytest
 
 from annotator import agreement, exporting, workflow
-from annotator.exporting.agreement import HEADER, LESION_HEADER
 from annotator.models import Image, Status
 from tests.factories import content, make_image
 
 pytestmark = pytest.mark.django_db
+
+# The documented columns (README, Export), written out here rather than read from the exporter.
+HEADER = (
+    "Image;Patient;Round;Decided;Decision;Pair;FirstReader;SecondReader;FirstLabel;SecondLabel;"
+    "NormalLesionDisagreement;Dice;IoU;BenignDice;BenignIoU;MalignantDice;MalignantIoU;Hausdorff;HD95;ASSD;"
+    "Unit;SpacingX;SpacingY;LesionsMatched;LesionsAdded;LesionsMissed;LabelFlips"
+).split(";")
+LESION_HEADER = (
+    "Image;Round;FirstReader;SecondReader;Pair;Outcome;FirstLesion;SecondLesion;FirstLabel;SecondLabel;"
+    "LabelFlip;IoU;Dice;Hausdorff;HD95;ASSD;Unit"
+).split(";")
 
 SQUARE = [[10, 10], [40, 10], [40, 40], [10, 40]]
 SHIFTED = [[14, 10], [44, 10], [44, 40], [14, 40]]

@@ -59,7 +59,7 @@ class Command(BulkCommand):
         annotator_user = None
         if annotator:
             annotator_user = users.filter(username=annotator).first()
-            if annotator_user is None or permissions.ANNOTATOR not in permissions.roles_of(annotator_user):
+            if annotator_user is None or not permissions.may_be_assigned(annotator_user):
                 raise CommandError(f"{annotator} is not an annotator")
         if as_status == "draft" and annotator_user is None:
             raise CommandError("--as draft needs --annotator: a draft belongs to the annotator who edits it")
