@@ -89,8 +89,11 @@ def fields_of(result: agreement.ImageAgreement, spacing: agreement.Spacing | Non
 
 def record(review: Review, consensus: MaskLayer, *, replace: bool = False) -> Agreement:
     """Store the agreement of ``review``'s layer and the layer it approved; ``replace`` rewrites the
-    row if there is one (the recomputation), else the row is new (the approval that made the review)."""
-    return _store(
+    row if there is one (the recomputation), else the row is new (the approval that made the review).
+
+    The review's own ``dice`` (the dashboard's figure) is the row's whole-mask Dice to 4 decimals,
+    set here rather than computed a second time by the workflow."""
+    row = _store(
         review,
         Agreement.Kind.SUBMISSION_CONSENSUS,
         review.layer,
@@ -99,6 +102,11 @@ def record(review: Review, consensus: MaskLayer, *, replace: bool = False) -> Ag
         second_reader_id=review.reviewer_id,
         replace=replace,
     )
+    dice = round(row.dice, 4)
+    if review.dice != dice:
+        review.dice = dice
+        Review.objects.filter(pk=review.pk).update(dice=dice)
+    return row
 
 
 def record_adjudication(reviews: list[Review], consensus: MaskLayer) -> list[Agreement]:

@@ -358,14 +358,6 @@ def _check_descriptors(lesions: Sequence[geometry.Lesion], assessment: str) -> N
     raise InvalidContent("BI-RADS descriptors are required for submission: " + "; ".join(parts), **extra)
 
 
-def _agreement(layer: MaskLayer, lesions: Sequence[geometry.Lesion]) -> float:
-    """Dice of two readers' masks, all lesions together (labels aside)."""
-    w, h = layer.image.width, layer.image.height
-    first = geometry.rasterise(layer.geometry_lesions(), w, h).any(axis=-1)
-    second = geometry.rasterise(lesions, w, h).any(axis=-1)
-    return round(geometry.dice(first, second), 4)
-
-
 def _check_version(layer: MaskLayer, expected_version: int | None) -> None:
     if expected_version is not None and expected_version != layer.version:
         raise StaleVersion(
@@ -591,9 +583,8 @@ def edit_and_approve(
     if not content.is_normal and not content.lesions:
         raise InvalidContent("draw at least one lesion or mark the image normal", rule="empty_submission")
     _check_descriptors(content.lesions, content.assessment)
-    review = _review(
-        image, submitted, user, Review.Decision.EDITED_APPROVED, comment, dice=_agreement(submitted, content.lesions)
-    )
+    # Its Dice is set with the stored agreement (agreement_records.record, at approval).
+    review = _review(image, submitted, user, Review.Decision.EDITED_APPROVED, comment)
     submitted.status = LayerStatus.SUPERSEDED
     submitted.save(update_fields=["status", "updated_at"])
     edited = _reviewer_edit(image, user, content, based_on=submitted)
@@ -747,16 +738,14 @@ def _pick(layers: Sequence[MaskLayer], layer_id: int, image: Image) -> MaskLayer
     raise InvalidContent(f"layer {layer_id} is not one of the two readings of {image.name}", rule="not_a_reading")
 
 
-def _adjudication_reviews(
-    image: Image, layers: Sequence[MaskLayer], user, decision: str, comment: str, consensus=None
-) -> list[Review]:
+def _adjudication_reviews(image: Image, layers: Sequence[MaskLayer], user, decision: str, comment: str) -> list[Review]:
     """One review per reader's layer decided on; the other reader is denormalised beside the
-    layer's author, so the database refuses an adjudicator who is either reader."""
+    layer's author, so the database refuses an adjudicator who is either reader. An adjudication's
+    reviews get their Dice from the agreement stored with the consensus (record_adjudication)."""
     # The readers are fixed while an image is read blind (assign changes them only on new images).
     readers = {1: image.annotator_id, 2: image.second_annotator_id}
     reviews = []
     for layer in layers:
-        dice = None if consensus is None else _agreement(layer, consensus)
         reviews.append(
             Review.objects.create(
                 image=image,
@@ -766,7 +755,6 @@ def _adjudication_reviews(
                 other_reader_id=readers[2 if layer.reader == 1 else 1],
                 decision=decision,
                 comment=(comment or "")[:4000],
-                dice=dice,
             )
         )
     return reviews
@@ -780,9 +768,7 @@ def adjudicate(*, image_id: int, user, layer_id: int, comment: str = "") -> list
     _check("adjudicate", image, user)
     layers = _submitted_readings(image)
     chosen = _pick(layers, layer_id, image)
-    reviews = _adjudication_reviews(
-        image, layers, user, Review.Decision.ADJUDICATED, comment, consensus=chosen.geometry_lesions()
-    )
+    reviews = _adjudication_reviews(image, layers, user, Review.Decision.ADJUDICATED, comment)
     for layer in layers:
         if layer is not chosen:
             layer.status = LayerStatus.SUPERSEDED
@@ -813,9 +799,7 @@ def adjudicate_edit(
     if not content.is_normal and not content.lesions:
         raise InvalidContent("draw at least one lesion or mark the image normal", rule="empty_submission")
     _check_descriptors(content.lesions, content.assessment)
-    reviews = _adjudication_reviews(
-        image, layers, user, Review.Decision.ADJUDICATED, comment, consensus=content.lesions
-    )
+    reviews = _adjudication_reviews(image, layers, user, Review.Decision.ADJUDICATED, comment)
     for layer in layers:
         layer.status = LayerStatus.SUPERSEDED
         layer.save(update_fields=["status", "updated_at"])

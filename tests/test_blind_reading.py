@@ -152,7 +152,9 @@ def test_approving_one_reading_makes_it_the_consensus_with_a_review_per_reader(a
     assert other.status == LayerStatus.SUPERSEDED
     by_layer = {r.layer_id: r for r in reviews}
     assert by_layer[chosen.pk].dice == 1.0
-    assert by_layer[other.pk].dice == workflow._agreement(other, chosen.geometry_lesions())
+    # alice's 31 x 31 px square against erin's 36 x 31, overlapping by 16 x 21 px (pixels inclusive).
+    assert by_layer[other.pk].dice == round(2 * 16 * 21 / (31 * 31 + 36 * 31), 4)
+    assert Review.objects.get(pk=by_layer[other.pk].pk).dice == by_layer[other.pk].dice
     assert {(r.annotator, r.other_reader, r.decision) for r in reviews} == {
         (erin, alice, Review.Decision.ADJUDICATED),
         (alice, erin, Review.Decision.ADJUDICATED),

@@ -133,7 +133,11 @@ def test_two_readers_draw_blind_and_the_adjudicator_edits_one_reading_into_the_c
     assert set(reviews) == {alices.pk, erins.pk}
     assert {r.decision for r in reviews.values()} == {"adjudicated"}
     assert all(r.reviewer == adjudicator and r.comment == "Erin's margin, malignant." for r in reviews.values())
-    assert reviews[erins.pk].dice == workflow._agreement(erins, consensus.geometry_lesions())
+    # The review's Dice is the metric module's whole-mask Dice (checked against medpy in test_agreement).
+    whole = agreement.compare_layers(
+        erins.geometry_lesions(), consensus.geometry_lesions(), image.width, image.height
+    ).whole
+    assert reviews[erins.pk].dice == round(whole.dice, 4)
     event = AuditEvent.objects.filter(image=image).order_by("-id").first()
     assert (event.action, event.actor, event.detail["start_from"]) == ("adjudicate_edit", adjudicator, erins.pk)
     rp.wait_for_url(at_queue)
