@@ -1,16 +1,17 @@
 """Small previews of the images for the worklists, the review queue and the dataset page.
 
 A thumbnail is the image scaled to fit THUMB_PX (aspect kept, Pillow's Lanczos filter), as PNG.
-It is made once per picture and kept in the shared cache under the SHA-1 of the image's PNG, so
-a redaction (which rewrites the pixels) gives a new thumbnail at once; the same digest is the
-HTTP ETag. Without the cache (Redis down) it is simply made again: a list page never fails for it.
+It is made once per picture and kept in the shared cache under the image's stored checksum (the
+SHA-256 every import writes and a redaction renews with the pixels), so a redaction gives a new
+thumbnail at once; the same checksum is the HTTP ETag, and a 304 or a cached thumbnail never
+reads the picture. Without the cache (Redis down) it is simply made again: a list page never fails for it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
+from collections.abc import Callable
 
 from django.core.cache import cache
 from PIL import Image as PILImage
@@ -20,10 +21,6 @@ THUMB_PX = 160
 CACHE_SECONDS = 7 * 24 * 3600
 
 log = logging.getLogger(__name__)
-
-
-def digest(png: bytes) -> str:
-    return hashlib.sha1(png, usedforsecurity=False).hexdigest()
 
 
 def make_thumbnail(png: bytes, size: int = THUMB_PX) -> bytes:
@@ -37,9 +34,10 @@ def make_thumbnail(png: bytes, size: int = THUMB_PX) -> bytes:
         return out.getvalue()
 
 
-def thumbnail(png: bytes, tag: str | None = None) -> bytes:
-    """The thumbnail of ``png`` (digest ``tag``), from the cache when it was made before."""
-    key = f"thumb:v1:{tag or digest(png)}"
+def thumbnail(checksum: str, load_png: Callable[[], bytes]) -> bytes:
+    """The thumbnail of the picture whose checksum is ``checksum``, from the cache when it was made
+    before; ``load_png`` reads the picture only when it must be made."""
+    key = f"thumb:v2:{checksum}"
     try:
         cached = cache.get(key)
     except RedisError:  # the cache is an optimisation: without Redis, make it again
@@ -47,7 +45,7 @@ def thumbnail(png: bytes, tag: str | None = None) -> bytes:
         cached = None
     if cached is not None:
         return cached
-    data = make_thumbnail(png)
+    data = make_thumbnail(load_png())
     try:
         cache.set(key, data, CACHE_SECONDS)
     except RedisError:
