@@ -70,6 +70,48 @@ def validate_ring(ring: object, width: int, height: int, *, what: str = "contour
         raise ContourError("format", f"{what} must be a list of [x, y] points")
     if len(ring) > MAX_POINTS_PER_RING:
         raise ContourError("too_many_points", f"{what} has {len(ring)} points; at most {MAX_POINTS_PER_RING} allowed")
+    points = _plain_points(ring, width, height)
+    if points is None:
+        points = _checked_points(ring, width, height, what)
+    # A closing point equal to the first is accepted and dropped.
+    if len(points) > 1 and points[0] == points[-1]:
+        points.pop()
+    if len(points) < 3:
+        raise ContourError("too_few_points", f"{what} needs at least 3 points, got {len(points)}")
+    crossing = find_crossing(points)
+    if crossing is not None:
+        i, j = crossing
+        raise ContourError("self_intersecting", f"{what} crosses itself: edge {i} crosses edge {j}")
+    return points
+
+
+_NUMBER_TYPES = (int, float)
+
+
+def _plain_points(ring: list | tuple, width: int, height: int) -> Ring | None:
+    """The points as floats when every one is a well-formed pair of finite numbers inside the
+    image (what the browser always sends), checked in a few vectorised steps; None otherwise, and
+    ``_checked_points`` then finds and names the first fault."""
+    if not all(
+        type(p) in (list, tuple) and len(p) == 2 and type(p[0]) in _NUMBER_TYPES and type(p[1]) in _NUMBER_TYPES
+        for p in ring
+    ):
+        return None
+    if not ring:
+        return []
+    try:
+        xy = np.array(ring, dtype=np.float64)
+    except OverflowError:  # an integer too large for a float: the checked path says which
+        return None
+    x, y = xy[:, 0], xy[:, 1]
+    if not (np.isfinite(xy).all() and (x >= 0).all() and (x <= width - 1).all() and (y >= 0).all()):
+        return None
+    if not (y <= height - 1).all():
+        return None
+    return xy.tolist()
+
+
+def _checked_points(ring: list | tuple, width: int, height: int, what: str) -> Ring:
     points: Ring = []
     for i, p in enumerate(ring):
         if not isinstance(p, (list, tuple)) or len(p) != 2:
@@ -85,15 +127,6 @@ def validate_ring(ring: object, width: int, height: int, *, what: str = "contour
                 f"{what} point {i} ({x:g}, {y:g}) is outside the image (0..{width - 1}, 0..{height - 1})",
             )
         points.append([float(x), float(y)])
-    # A closing point equal to the first is accepted and dropped.
-    if len(points) > 1 and points[0] == points[-1]:
-        points.pop()
-    if len(points) < 3:
-        raise ContourError("too_few_points", f"{what} needs at least 3 points, got {len(points)}")
-    crossing = find_crossing(points)
-    if crossing is not None:
-        i, j = crossing
-        raise ContourError("self_intersecting", f"{what} crosses itself: edge {i} crosses edge {j}")
     return points
 
 
@@ -175,7 +208,52 @@ def find_crossing(points: Sequence[Sequence[float]]) -> tuple[int, int] | None:
     if len(points) < 4:
         return None
     p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if len(p) <= _FILTER_MAX_POINTS and not _may_cross(p):
+        return None
     return _Sweep(p, _exact_coordinates(p)).run()
+
+
+# Rings up to this many points (a drawn lesion has tens to a few hundred) first go through
+# ``_may_cross``: a few numpy operations on all pairs of edges, where the exact sweep is a Python
+# loop. The pair table grows with n^2, hence the bound; larger rings go straight to the sweep.
+_FILTER_MAX_POINTS = 400
+# Bound on the rounding error of an orientation determinant computed in float64, relative to the
+# sum of its two products' magnitudes (Shewchuk's bound for orient2d is (3 + 16 eps) eps; doubled).
+_ORIENTATION_ERROR = 8 * np.finfo(np.float64).eps
+
+
+def _may_cross(p: np.ndarray) -> bool:
+    """False only when no two edges of the ring can cross properly; True hands over to the sweep.
+
+    Candidates are the pairs of edges that are not neighbours and whose bounding boxes meet
+    (exact comparisons). For them the four orientations are computed in floating point with an
+    error bound: a pair is cleared when one edge's two ends lie certainly on the same side of the
+    other's line. Any pair not cleared (a crossing, or a vertex that touches another edge within
+    rounding) makes the answer True, and the exact sweep decides; so this never changes a result,
+    it only skips the sweep for rings that are clearly simple.
+    """
+    n = len(p)
+    a, b = p, np.roll(p, -1, axis=0)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    meet = (lo[:, None, 0] <= hi[None, :, 0]) & (lo[None, :, 0] <= hi[:, None, 0])
+    meet &= (lo[:, None, 1] <= hi[None, :, 1]) & (lo[None, :, 1] <= hi[:, None, 1])
+    i, j = np.nonzero(np.triu(meet, k=2))
+    keep = ~((i == 0) & (j == n - 1))  # the last edge and the first share vertex 0
+    i, j = i[keep], j[keep]
+    if not len(i):
+        return False
+
+    def sides(s0, s1, q):
+        """Orientation of points q against the lines s0->s1: -1, 1, or 0 when within rounding."""
+        t1 = (s1[:, 0] - s0[:, 0]) * (q[:, 1] - s0[:, 1])
+        t2 = (s1[:, 1] - s0[:, 1]) * (q[:, 0] - s0[:, 0])
+        d = t1 - t2
+        return np.where(np.abs(d) > _ORIENTATION_ERROR * (np.abs(t1) + np.abs(t2)), np.sign(d), 0)
+
+    ai, bi, aj, bj = a[i], b[i], a[j], b[j]
+    same_side_of_i = sides(ai, bi, aj) * sides(ai, bi, bj) > 0
+    same_side_of_j = sides(aj, bj, ai) * sides(aj, bj, bi) > 0
+    return not bool(np.all(same_side_of_i | same_side_of_j))
 
 
 def _exact_coordinates(p: np.ndarray) -> list[tuple[int, int]]:

@@ -103,6 +103,60 @@ def test_crossing_verdict_matches_brute_force_on_star_polygons(seed):
         assert_same_verdict(ring[::2] + ring[1::2])  # the same points in another order: crossings
 
 
+def drawn_ring(rng, n, *, decimals=1):
+    """A wavy oval as a reader draws one (simple), coordinates to 0.1 px."""
+    angle = (np.arange(n) + rng.uniform(-0.3, 0.3, n)) * 2 * np.pi / n
+    radius = 30 + 6 * np.sin(3 * angle) + rng.uniform(-0.5, 0.5, n)
+    return np.round(np.c_[60 + radius * np.cos(angle), 40 + radius * np.sin(angle) * 0.9], decimals).tolist()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_pairwise_filter_never_clears_a_ring_that_crosses(seed):
+    """``_may_cross`` may only skip the sweep: on rings that cross (found by the brute force) it
+    must say so, whatever the coordinates (0.1 px, integers with touching, random reals)."""
+    rng = np.random.default_rng(500 + seed)
+    crossing = 0
+    for k in range(400):
+        n = int(rng.integers(4, 60))
+        ring = [
+            drawn_ring(rng, n),
+            rng.integers(0, 6, size=(n, 2)).tolist(),
+            (rng.random((n, 2)) * [W - 1, H - 1]).tolist(),
+        ][k % 3]
+        if k % 2:  # one vertex pulled next to another's: near-touching, often crossing
+            i = int(rng.integers(n))
+            ring[i] = [ring[(i + 2) % n][0] + float(rng.normal(0, 0.5)), ring[(i + 2) % n][1]]
+        if brute_force_crossing(ring) is not None:
+            crossing += 1
+            assert geometry._may_cross(np.asarray(ring, dtype=np.float64)), ring
+        assert_same_verdict(ring)
+    assert crossing > 50
+
+
+def test_the_pairwise_filter_clears_drawn_rings_without_the_sweep(monkeypatch):
+    """What makes a save's check cheap: a simple drawn ring is decided by the filter alone."""
+    rng = np.random.default_rng(9)
+    rings = [drawn_ring(rng, int(rng.integers(8, 120))) for _ in range(50)]
+
+    def no_sweep(*args):
+        raise AssertionError("the sweep ran")
+
+    monkeypatch.setattr(geometry, "_Sweep", no_sweep)
+    for ring in rings:
+        assert brute_force_crossing(ring) is None
+        assert geometry.find_crossing(ring) is None
+
+
+def test_plain_points_are_read_as_the_checked_path_reads_them():
+    rng = np.random.default_rng(11)
+    for ring in [drawn_ring(rng, 40), [[0, 0], [W - 1, 0], [W - 1, H - 1]], [(1, 2.5), [3, 4], [5.25, 6]]]:
+        assert geometry._plain_points(ring, W, H) == geometry._checked_points(ring, W, H, "contour")
+    # Anything unusual is left to the checked path, which names the fault.
+    for ring in [[[1, 1], [True, 2]], [[1, 1], [2, "3"]], [[1, 1], [2]], [[1, float("nan")]], [[W, 1]], [[1, H]]]:
+        assert geometry._plain_points(ring, W, H) is None
+    assert geometry._plain_points([[1, 1], [10**400, 2]], W, H) is None
+
+
 def test_crossing_verdict_matches_brute_force_on_rings_traced_from_the_sample(sample_dir):
     """Every ring the real masks give (all valid), and each with one vertex moved (some cross)."""
     rng = np.random.default_rng(7)
