@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from annotator import agreement_records, birads, dataset_settings, geometry, permissions, redaction
@@ -227,8 +227,8 @@ CONTENT_FIELDS = ["is_normal", "doppler", "marks", "combined", "note", "assessme
 
 # A test reads the UPDATE's SET list against the model: a Lesion column left out of it would keep
 # the previous save's value on an autosave.
-_WRITE_LESIONS_SQL = f"""
-WITH v AS (
+_LESION_CTES = f"""
+v AS (
     SELECT (t.ord - 1)::int AS index, t.e->>'label' AS label, t.e->'points' AS points, t.e->'holes' AS holes,
            t.e->'descriptors' AS descriptors
     FROM jsonb_array_elements(%(lesions)s::jsonb) WITH ORDINALITY AS t(e, ord)
@@ -244,12 +244,29 @@ WITH v AS (
     SELECT %(layer)s, v.index, v.label, v.points, v.holes, v.descriptors FROM v
     WHERE v.index NOT IN (SELECT index FROM {Lesion._meta.db_table} WHERE layer_id = %(layer)s)
     RETURNING id, index
+)"""
+_LESION_IDS = "SELECT id, index FROM updated UNION ALL SELECT id, index FROM added ORDER BY index"
+_WRITE_LESIONS_SQL = f"WITH {_LESION_CTES}\n{_LESION_IDS}"
+
+# An autosave's whole write in one statement: the lesions as above, the layer's content, version
+# and time, and the audit event. (Data-modifying CTEs all run, whether the final SELECT reads them
+# or not; they touch different tables, so no part sees another's changes.)
+_SAVE_DRAFT_SQL = f"""WITH {_LESION_CTES}, layer AS (
+    UPDATE {MaskLayer._meta.db_table}
+    SET {", ".join(f"{MaskLayer._meta.get_field(name).column} = %({name})s" for name in CONTENT_FIELDS)},
+        version = %(version)s, updated_at = %(now)s
+    WHERE id = %(layer)s
+), audit AS (
+    INSERT INTO {AuditEvent._meta.db_table}
+        (created_at, actor_id, image_id, layer_id, action, from_status, to_status, detail)
+    VALUES (%(now)s, %(actor)s, %(image)s, %(layer)s, 'save_draft', %(status)s, %(status)s, %(detail)s::jsonb)
 )
-SELECT id, index FROM updated UNION ALL SELECT id, index FROM added ORDER BY index
-"""
+{_LESION_IDS}"""
 
 
-def _write_lesions(layer: MaskLayer, lesions: Sequence[geometry.Lesion]) -> list[Lesion]:
+def _write_lesions(
+    layer: MaskLayer, lesions: Sequence[geometry.Lesion], *, sql: str = _WRITE_LESIONS_SQL, **params
+) -> list[Lesion]:
     """Make the layer's lesions ``lesions``, in one statement. Areas are left empty: a draft's
     area is shown by the browser and counted on the server when the layer is submitted or
     approved (``_count_areas``).
@@ -261,13 +278,16 @@ def _write_lesions(layer: MaskLayer, lesions: Sequence[geometry.Lesion]) -> list
     autovacuum ran (thousands per minute at autosave rates). All parts of the statement see the
     rows as they were before it, so the three never touch the same row. Only open drafts are
     written: remarks pin lesions of submitted layers, which are never rewritten.
+
+    ``sql`` may be a statement that does more in the same round trip (``_SAVE_DRAFT_SQL``), with
+    its further ``params``.
     """
     payload = [
         {"label": les.label, "points": les.points, "holes": les.holes, "descriptors": les.descriptors or {}}
         for les in lesions
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_WRITE_LESIONS_SQL, {"layer": layer.pk, "count": len(payload), "lesions": json.dumps(payload)})
+        cursor.execute(sql, {**params, "layer": layer.pk, "count": len(payload), "lesions": json.dumps(payload)})
         ids = [row[0] for row in cursor.fetchall()]
     rows = [
         Lesion(
@@ -400,6 +420,36 @@ def start(*, image_id: int, user) -> MaskLayer:
     return layer
 
 
+# The draft and its image, read and the layer row locked in one hand-written statement: a save is
+# the most frequent request, and building this join through the ORM cost more than running it.
+# JSON columns of the image are left out (nothing in a save reads them; they load if touched).
+_LAYER_FIELDS = list(MaskLayer._meta.concrete_fields)
+_IMAGE_FIELDS = [f for f in Image._meta.concrete_fields if not isinstance(f, models.JSONField)]
+_LOCK_LAYER_SQL = (
+    "SELECT "
+    + ", ".join([*(f"l.{f.column}" for f in _LAYER_FIELDS), *(f"i.{f.column}" for f in _IMAGE_FIELDS)])
+    + f" FROM {MaskLayer._meta.db_table} AS l JOIN {Image._meta.db_table} AS i ON i.id = l.image_id"
+    + " WHERE l.id = %s FOR NO KEY UPDATE OF l"
+)
+
+
+def _db_value(model, name: str, value):
+    return model._meta.get_field(name).get_db_prep_save(value, connection)
+
+
+def _lock_layer_with_image(layer_id: int) -> MaskLayer | None:
+    """The layer (row locked) with its image attached, as ``select_related("image")`` gives it."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_LAYER_SQL, [layer_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    n = len(_LAYER_FIELDS)
+    layer = MaskLayer.from_db(connection.alias, [f.attname for f in _LAYER_FIELDS], row[:n])
+    layer.image = Image.from_db(connection.alias, [f.attname for f in _IMAGE_FIELDS], row[n:])
+    return layer
+
+
 @transaction.atomic
 def save_draft(
     *,
@@ -414,8 +464,9 @@ def save_draft(
     only once the user is known to be allowed to edit this draft, so a user who may not edit it
     never gets the (bounded, but not free) geometry checks run for them.
 
-    A few statements: one SELECT that locks the layer row and reads its image with it, one DELETE
-    and one INSERT of lesions, one UPDATE of the layer, one INSERT of the audit event.
+    Two statements: one SELECT that locks the layer row and reads its image with it, and one that
+    writes everything (``_SAVE_DRAFT_SQL``: the lesions in place, the layer's content and version,
+    the audit event).
 
     The lock is the layer's row, not the image's: every action that changes a draft (submit,
     assign, another save) updates this row, so PostgreSQL re-reads it after waiting for the lock
@@ -424,10 +475,9 @@ def save_draft(
     save would go on with the layer as it was before the other save committed.) Actions that
     lock the image first and then this row cannot deadlock with it: a save holds one lock only.
     """
-    try:
-        layer = MaskLayer.objects.select_related("image").select_for_update(of=("self",), no_key=True).get(pk=layer_id)
-    except MaskLayer.DoesNotExist:
-        raise NotFound("no such layer") from None
+    layer = _lock_layer_with_image(layer_id)
+    if layer is None:
+        raise NotFound("no such layer")
     image = layer.image
     if not permissions.can(user, permissions.VIEW, image) or not permissions.may_see_layer(user, layer):
         raise NotFound("no such layer")
@@ -444,18 +494,21 @@ def save_draft(
     _check_version(layer, expected_version)
     if callable(content):
         content = content(image)
-    _apply_content(layer, content)
+    for name in CONTENT_FIELDS:
+        setattr(layer, name, getattr(content, name))
     layer.version += 1
-    layer.save(update_fields=[*CONTENT_FIELDS, "version", "updated_at"])
-    _audit(
-        user,
-        image,
-        "save_draft",
-        image.status,
-        image.status,
+    layer.updated_at = timezone.now()
+    _write_lesions(
         layer,
+        content.lesions,
+        sql=_SAVE_DRAFT_SQL,
+        **{name: _db_value(MaskLayer, name, getattr(content, name)) for name in CONTENT_FIELDS},
         version=layer.version,
-        lesions=len(content.lesions),
+        now=layer.updated_at,
+        actor=user.pk,
+        image=image.pk,
+        status=image.status,
+        detail=json.dumps({"version": layer.version, "lesions": len(content.lesions)}),
     )
     return layer
 

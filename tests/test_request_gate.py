@@ -7,7 +7,9 @@ import zipfile
 import numpy as np
 import PIL.Image
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from annotator import geometry, importing, workflow
@@ -90,19 +92,29 @@ def test_a_contour_error_names_the_lesion_and_the_rule(draft):
     assert response.status_code == 400 and body["rule"] == "self_intersecting" and body["lesion"] == 1
 
 
-def test_a_save_writes_the_lesions_and_returns_them_without_rereading(draft, django_assert_max_num_queries):
+def test_a_save_is_two_statements_and_returns_the_lesions_without_rereading(draft):
     alice, _, layer = draft
     body = {"version": layer.version, "lesions": [{"label": "malignant", "points": ring(72)}], "note": " keep "}
     client = client_for(alice)
-    # force_authenticate skips the session/token lookup; roles, the gate's read of the layer, the
-    # lock, delete, insert, update and the audit event remain (plus the savepoint-free BEGIN/COMMIT).
-    with django_assert_max_num_queries(8):
+    # force_authenticate skips the session/token lookup (and the roles read with it): what is left
+    # is the save itself, a locking read of the layer with its image and one statement that writes
+    # the lesions, the layer and the audit event (inside the test's transaction: savepoints).
+    with CaptureQueriesContext(connection) as ctx:
         response = client.put(f"/api/layers/{layer.pk}/", body, format="json")
+    statements = [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == 2
+    assert statements[0].startswith("SELECT ") and statements[0].endswith("FOR NO KEY UPDATE OF l")
+    assert statements[1].lstrip().startswith("WITH")
     data = response.json()
     assert response.status_code == 200 and data["version"] == 2 and data["note"] == " keep "
     assert [les["label"] for les in data["lesions"]] == ["malignant"]
     assert data["lesions"][0]["id"] == Lesion.objects.get().pk
-    assert AuditEvent.objects.filter(action="save_draft").count() == 1
+    layer.refresh_from_db()
+    assert (layer.version, layer.note, layer.status) == (2, " keep ", "draft")
+    assert layer.updated_at.isoformat().replace("+00:00", "Z") == data["updated_at"]
+    event = AuditEvent.objects.get(action="save_draft")
+    assert (event.actor, event.image_id, event.layer_id) == (alice, layer.image_id, layer.pk)
+    assert (event.from_status, event.to_status, event.detail) == ("draft", "draft", {"version": 2, "lesions": 1})
 
 
 # --- defect 3: self-review through imported layers --------------------------------------------

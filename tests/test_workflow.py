@@ -249,6 +249,24 @@ def test_the_lesion_write_sets_every_lesion_column():
     assert assigned == columns
 
 
+def test_the_saves_locking_read_gives_the_layer_and_image_the_orm_gives(image_in):
+    # The save reads its layer and image with one hand-written statement; every column it reads
+    # must come back as the ORM would load it (types, time zones), and the image's JSON columns,
+    # left out, still load when touched.
+    image = image_in(Status.DRAFT)
+    Image.objects.filter(pk=image.pk).update(pixel_spacing_mm=0.064, source_metadata={"k": "v"})
+    orm = MaskLayer.objects.select_related("image").get(image=image)
+    with transaction.atomic():
+        raw = workflow._lock_layer_with_image(orm.pk)
+    for field in MaskLayer._meta.concrete_fields:
+        assert getattr(raw, field.attname) == getattr(orm, field.attname), field.name
+    for field in Image._meta.concrete_fields:
+        assert getattr(raw.image, field.attname) == getattr(orm.image, field.attname), field.name
+    assert raw.image.source_metadata == {"k": "v"}
+    with transaction.atomic():
+        assert workflow._lock_layer_with_image(10**12) is None
+
+
 def test_a_submitted_layer_is_immutable(alice, image_in):
     image = image_in(Status.SUBMITTED)
     layer = image.layers.get()
