@@ -53,6 +53,7 @@ from annotator.models import (
     Review,
     Status,
 )
+from annotator.prepared import Prepared
 
 UNCHANGED = None  # a "to" status of TRANSITIONS: the action keeps the status it started from
 # action -> (statuses it may start from, status it leads to)
@@ -265,7 +266,7 @@ _SAVE_DRAFT_SQL = f"""WITH {_LESION_CTES}, layer AS (
 
 
 def _write_lesions(
-    layer: MaskLayer, lesions: Sequence[geometry.Lesion], *, sql: str = _WRITE_LESIONS_SQL, **params
+    layer: MaskLayer, lesions: Sequence[geometry.Lesion], *, statement: Prepared | None = None, **params
 ) -> list[Lesion]:
     """Make the layer's lesions ``lesions``, in one statement. Areas are left empty: a draft's
     area is shown by the browser and counted on the server when the layer is submitted or
@@ -279,15 +280,19 @@ def _write_lesions(
     rows as they were before it, so the three never touch the same row. Only open drafts are
     written: remarks pin lesions of submitted layers, which are never rewritten.
 
-    ``sql`` may be a statement that does more in the same round trip (``_SAVE_DRAFT_SQL``), with
-    its further ``params``.
+    ``statement`` may be one that does more in the same round trip (``_SAVE_DRAFT``), with its
+    further ``params``.
     """
     payload = [
         {"label": les.label, "points": les.points, "holes": les.holes, "descriptors": les.descriptors or {}}
         for les in lesions
     ]
+    params = {**params, "layer": layer.pk, "count": len(payload), "lesions": json.dumps(payload)}
     with connection.cursor() as cursor:
-        cursor.execute(sql, {**params, "layer": layer.pk, "count": len(payload), "lesions": json.dumps(payload)})
+        if statement is None:
+            cursor.execute(_WRITE_LESIONS_SQL, params)
+        else:
+            statement.execute(cursor, params)
         ids = [row[0] for row in cursor.fetchall()]
     rows = [
         Lesion(
@@ -429,8 +434,11 @@ _LOCK_LAYER_SQL = (
     "SELECT "
     + ", ".join([*(f"l.{f.column}" for f in _LAYER_FIELDS), *(f"i.{f.column}" for f in _IMAGE_FIELDS)])
     + f" FROM {MaskLayer._meta.db_table} AS l JOIN {Image._meta.db_table} AS i ON i.id = l.image_id"
-    + " WHERE l.id = %s FOR NO KEY UPDATE OF l"
+    + " WHERE l.id = %(layer)s FOR NO KEY UPDATE OF l"
 )
+# Both statements of an autosave are planned once per connection (annotator.prepared).
+_LOCK_LAYER = Prepared("busreview_lock_layer", _LOCK_LAYER_SQL)
+_SAVE_DRAFT = Prepared("busreview_save_draft", _SAVE_DRAFT_SQL)
 
 
 def _db_value(model, name: str, value):
@@ -440,7 +448,7 @@ def _db_value(model, name: str, value):
 def _lock_layer_with_image(layer_id: int) -> MaskLayer | None:
     """The layer (row locked) with its image attached, as ``select_related("image")`` gives it."""
     with connection.cursor() as cursor:
-        cursor.execute(_LOCK_LAYER_SQL, [layer_id])
+        _LOCK_LAYER.execute(cursor, {"layer": layer_id})
         row = cursor.fetchone()
     if row is None:
         return None
@@ -464,9 +472,9 @@ def save_draft(
     only once the user is known to be allowed to edit this draft, so a user who may not edit it
     never gets the (bounded, but not free) geometry checks run for them.
 
-    Two statements: one SELECT that locks the layer row and reads its image with it, and one that
-    writes everything (``_SAVE_DRAFT_SQL``: the lesions in place, the layer's content and version,
-    the audit event).
+    Two statements, prepared once per connection: one SELECT that locks the layer row and reads
+    its image with it, and one that writes everything (``_SAVE_DRAFT_SQL``: the lesions in place,
+    the layer's content and version, the audit event).
 
     The lock is the layer's row, not the image's: every action that changes a draft (submit,
     assign, another save) updates this row, so PostgreSQL re-reads it after waiting for the lock
@@ -501,7 +509,7 @@ def save_draft(
     _write_lesions(
         layer,
         content.lesions,
-        sql=_SAVE_DRAFT_SQL,
+        statement=_SAVE_DRAFT,
         **{name: _db_value(MaskLayer, name, getattr(content, name)) for name in CONTENT_FIELDS},
         version=layer.version,
         now=layer.updated_at,

@@ -6,7 +6,8 @@ Runs in one process against its own database ``busreview_bench_profile`` (recrea
 request as bench/save_latency.py (``PUT /api/layers/<id>/`` with token auth, one benign oval)
 sent through Django's WSGI handler with DRF's APIClient, so middleware, authentication, the view,
 the workflow, the queries and the serializer are all in the profile (no network, no gunicorn).
-Also prints the SQL queries of one save.
+Also prints the SQL queries of one save, and times ``GET /api/whoami/`` (the benchmark's floor)
+the same way, interleaved with the saves.
 """
 
 from __future__ import annotations
@@ -102,16 +103,36 @@ def main() -> int:
     for q in queries.captured_queries:
         print(f"  {short_sql(q['sql'])}")
 
-    started = time.perf_counter()
-    for _ in range(args.saves):
-        save()
-    plain = (time.perf_counter() - started) / args.saves
+    def floor() -> None:
+        response = client.get("/api/whoami/")
+        assert response.status_code == 200, response.content
+
+    for _ in range(30):
+        floor()
+    # Interleaved rounds, so that a change in the machine's load hits both alike.
+    plain_total = floor_total = 0.0
+    rounds = 5
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(args.saves // rounds):
+            save()
+        plain_total += time.perf_counter() - started
+        started = time.perf_counter()
+        for _ in range(args.saves // rounds):
+            floor()
+        floor_total += time.perf_counter() - started
+    plain = plain_total / (rounds * (args.saves // rounds))
+    floor_time = floor_total / (rounds * (args.saves // rounds))
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(args.saves):
         save()
     profiler.disable()
     print(f"\n{args.saves} saves: {plain * 1000:.2f} ms per save without the profiler (one process, no network)")
+    print(
+        f"floor GET /api/whoami/: {floor_time * 1000:.2f} ms per request, same process, interleaved;"
+        f" floor/save {floor_time / plain:.2f}x (the in-process ceiling of the benchmark's throughput ratio)"
+    )
     stats = pstats.Stats(profiler)
     for where in (
         ("api.py", "update"),
