@@ -203,7 +203,8 @@ def find_crossing(points: Sequence[Sequence[float]]) -> tuple[int, int] | None:
     rule needs no exception for neighbours.
 
     A Shamos-Hoey sweep, O(n log n) whatever the ring's shape, with exact integer arithmetic so
-    that the sweep's order never disagrees with the crossing test. See ``_Sweep``.
+    that the sweep's order never disagrees with the crossing test. See ``_Sweep``. Rings of up to
+    ``_FILTER_MAX_POINTS`` points that ``_may_cross`` clears skip it (a drawn lesion, every save).
     """
     if len(points) < 4:
         return None
