@@ -23,13 +23,11 @@ from annotator.serializers import (
     ImageDetailSerializer,
     ImageFilterInput,
     ImageListSerializer,
-    LayerContentInput,
     LayerSerializer,
     ProposalSerializer,
     ProposeInput,
     ReviewSerializer,
     SaveLayerInput,
-    SaveVersionInput,
     VersionInput,
 )
 
@@ -192,14 +190,17 @@ class LayerViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(request=SaveLayerInput, responses={200: LayerSerializer, 409: OpenApiTypes.OBJECT})
     def update(self, request, pk=None):
-        # The autosave path: the workflow reads and locks the layer once, decides who may edit
-        # it, and only then has the drawing validated (no separate read through get_object).
-        version = valid(SaveVersionInput, request)["version"]
+        # The autosave path: one validation pass over the body except the drawing; the workflow
+        # reads and locks the layer once, decides who may edit it, and only then has the drawing
+        # checked against the image (no separate read through get_object).
+        body = SaveLayerInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
         saved = workflow.save_draft(
             layer_id=int(pk),
             user=request.user,
-            content=lambda image: valid(LayerContentInput, request, image=image),
-            expected_version=version,
+            content=lambda image: body.content(data, image),
+            expected_version=data["version"],
         )
         return Response(LayerSerializer(saved).data)
 

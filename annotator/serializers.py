@@ -300,8 +300,9 @@ class LayerContentInput(serializers.Serializer):
     def validate(self, attrs):
         return self.content(attrs)
 
-    def content(self, attrs) -> workflow.LayerContent:
-        image = self.context["image"]
+    def content(self, attrs, image=None) -> workflow.LayerContent:
+        """The typed content, the drawing checked against ``image`` (default: the context's)."""
+        image = self.context["image"] if image is None else image
         try:
             lesions = geometry.validate_lesions(attrs.get("lesions", []), image.width, image.height)
         except geometry.ContourError as e:
@@ -334,20 +335,18 @@ class LayerContentInput(serializers.Serializer):
 
 
 class SaveLayerInput(LayerContentInput):
-    """The body of a save, for the API schema. The view validates it in two steps: ``version``
-    first (SaveVersionInput), the drawing (LayerContentInput) only once the user may edit."""
+    """The body of a save, validated in one pass except the drawing: its geometry (and the point
+    caps) are checked by ``content(attrs, image)``, which the workflow calls only once it has
+    locked the layer and knows the user may edit it, so a user who may not never buys that work."""
 
     version = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+
+    def validate(self, attrs):
+        return attrs
 
 
 class VersionInput(serializers.Serializer):
     version = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
-
-
-class SaveVersionInput(serializers.Serializer):
-    """The version a save is based on, read before anything else of the body."""
-
-    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
 
 
 class ApproveInput(VersionInput):
