@@ -2,7 +2,19 @@
 
 Pure numpy/OpenCV; no Django. The reader always edits the proposal before it counts.
 
-Method (a radial dynamic programme, the classic approach to star-shaped ultrasound lesions):
+With the network's weights present (``annotator/contour_net.py``, ``annotator/models/``; trained on
+BUS-UCLM, so under its non-commercial licence), a box is answered by the network: its lesion
+probability on a crop of the box, thresholded at 0.5 inside the box, the largest part traced and
+simplified (``_learned_in_box``). A click is answered in two steps: the network on a 512 px window
+round the click gives the lesion's extent, whose bounding box (plus ``POINT_MARGIN``) then goes
+through the box path with the click as an inside point. Correction points are two more input
+channels; where the network's outline still leaves a point on the wrong side, the radial programme
+below runs on the network's probabilities with the points as bounds, so a point always holds.
+Without the weights (or if OpenCV cannot read them), or on a featureless box, everything below
+answers, as before the network.
+
+Method without the network (a radial dynamic programme, the classic approach to star-shaped
+ultrasound lesions):
 
 1. Crop the box (plus a band around it), resample so its longer side is ``work_size`` pixels
    (speed, and it averages speckle), then median and Gaussian filters against the speckle.
@@ -41,6 +53,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from annotator import contour_net
 from annotator.geometry import find_crossing
 
 MIN_BOX = 6  # pixels; a smaller box is a slip of the mouse, not a lesion
@@ -85,6 +98,8 @@ class Params:
     smooth: int = 2  # half-width of the moving average over angles
     min_contrast: float = 6.0  # grey levels between lesion and surround to trust the region term
     tolerance: float = 0.7  # approxPolyDP epsilon
+    learned: bool = True  # the network (annotator/contour_net.py) when its weights load; else the programme
+    learned_tolerance: float = 0.0025  # approxPolyDP epsilon of a network outline, per pixel of the box's longer side
 
 
 DEFAULT = Params()
@@ -162,6 +177,11 @@ def propose(
     if point is None:
         raise ProposalError("draw a box around the lesion or click inside it")
     x, y = check_point(point, width, height)
+    net = contour_net.load() if params.learned else None
+    box = _learned_box_from_point(net, gray, (x, y)) if net is not None else None
+    if box is not None:
+        clicks = [(x, y, True), *clicks]
+        return _propose_in_box(gray, _box_holding(box, clicks, width, height), params, clicks)
     boxes = boxes_from_point(gray, (x, y), params)
     candidates = [_propose_in_box(gray, b, params) for b in boxes]
     best = _pick_from_point(gray, candidates, (x, y))
@@ -183,6 +203,104 @@ def _pick_from_point(gray: np.ndarray, candidates: list[list[list[float]]], poin
     if clearest > 0:
         pool = [i for i in pool if contrast[i] >= POINT_CONTRAST * clearest]
     return max(pool, key=lambda i: cv2.contourArea(np.float32(candidates[i])))
+
+
+def _learned_box_from_point(net, gray: np.ndarray, point: tuple[float, float]) -> tuple[int, int, int, int] | None:
+    """The box a reader would have drawn round the lesion under ``point``: the network's lesion in a
+    window round the click (the part holding the click), its bounding box plus ``POINT_MARGIN``."""
+    height, width = gray.shape
+    rect = contour_net.window_rect(point)
+    prob = contour_net.to_image(net(contour_net.inputs(gray, rect, inside=[point])), rect, width, height)
+    _, labels = cv2.connectedComponents((prob > contour_net.THRESHOLD).astype(np.uint8))
+    x, y = min(round(point[0]), width - 1), min(round(point[1]), height - 1)
+    if labels[y, x] == 0:
+        return None
+    ys, xs = np.nonzero(labels == labels[y, x])
+    m = POINT_MARGIN
+    try:
+        return check_box([int(xs.min()) - m, int(ys.min()) - m, int(xs.max()) + m, int(ys.max()) + m], width, height)
+    except ProposalError:
+        return None
+
+
+def _learned_in_box(net, gray: np.ndarray, box, p: Params, clicks=()) -> list[list[float]] | None:
+    """The network's outline in ``box``, or None (the programme then answers): the largest part of
+    its lesion inside the box, traced and simplified. With the reader's points, the traced outline
+    stands only if it already keeps every point on its side; otherwise the programme runs on the
+    network's probabilities, bounded by the points as it is on the image."""
+    height, width = gray.shape
+    x0, y0, x1, y1 = box
+    inside_box = gray[y0 : y1 + 1, x0 : x1 + 1]
+    if float(inside_box.std()) < 1.0:
+        return None  # nothing to see: the programme's fallback (the ellipse) says so honestly
+    rect = contour_net.box_rect(box)
+    inside = [(x, y) for x, y, positive in clicks if positive]
+    outside = [(x, y) for x, y, positive in clicks if not positive]
+    prob = contour_net.to_image(
+        net(contour_net.inputs(gray, rect, box=box, inside=inside, outside=outside)), rect, width, height
+    )
+    window = np.zeros_like(prob)
+    window[y0 : y1 + 1, x0 : x1 + 1] = prob[y0 : y1 + 1, x0 : x1 + 1]
+    ring = _traced(window > contour_net.THRESHOLD, max(p.tolerance, p.learned_tolerance * max(x1 - x0, y1 - y0)))
+    if ring is not None and clicks:
+        # Later points win where points contradict: the last word on each spot must hold.
+        final: dict[tuple[float, float], bool] = {}
+        for x, y, positive in clicks:
+            final[(x, y)] = positive
+        poly = np.float32(ring)
+        if any((cv2.pointPolygonTest(poly, xy, False) > 0) != positive for xy, positive in final.items()):
+            ring = None
+    if ring is None and clicks:
+        centre, axes = ((x0 + x1) / 2, (y0 + y1) / 2), ((x1 - x0) / 2, (y1 - y0) / 2)
+        radius = _radial_on_probability(window, centre, axes, box, p, clicks)
+        return _ring(radius, centre, axes, box, p, sliver_ok=True)
+    return ring
+
+
+def _traced(mask: np.ndarray, tolerance: float) -> list[list[float]] | None:
+    """The outer outline of the largest part of ``mask``, simplified, or None if there is none."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return None
+    outline = max(contours, key=cv2.contourArea)
+    if cv2.contourArea(outline) < 16:
+        return None
+    for eps in (tolerance, 0.5, 0.0):
+        simple = cv2.approxPolyDP(outline, eps, True).reshape(-1, 2) if eps else outline.reshape(-1, 2)
+        ring = [[float(x), float(y)] for x, y in simple]
+        if len(ring) >= 3 and find_crossing(ring) is None:
+            return ring
+    return None
+
+
+def _radial_on_probability(prob: np.ndarray, centre, axes, bounds, p: Params, clicks) -> np.ndarray:
+    """The radial programme of ``_radial_boundary`` with the network's probabilities as its region
+    term (a boundary should have probable lesion inside, improbable outside) and the reader's points
+    as its bounds."""
+    cx, cy = centre
+    ax, ay = axes
+    x0, y0, x1, y1 = bounds
+    theta = np.linspace(0, 2 * np.pi, p.angles, endpoint=False)
+    rho = np.linspace(p.rho_min, p.rho_max, p.radii)
+    ct, st = np.cos(theta)[:, None], np.sin(theta)[:, None]
+    px = cx + ax * rho[None, :] * ct
+    py = cy + ay * rho[None, :] * st
+    allowed = (px >= x0) & (px <= x1) & (py >= y0) & (py <= y1)
+    polar = cv2.remap(prob, px.astype(np.float32), py.astype(np.float32), cv2.INTER_LINEAR)
+    f = (1.0 - 2.0 * polar) * (rho[None, :] / rho.mean())
+    before = np.cumsum(f, axis=1) - f
+    after = f.sum(axis=1, keepdims=True) - before
+    cost = (before - after) / p.radii * 4.0
+    cost[~allowed] = np.inf
+    lo, hi = _click_limits(clicks, centre, axes, theta, rho, allowed)
+    bins = np.arange(len(rho))[None, :]
+    cost += CLICK_PENALTY * ((bins < lo[:, None]) | (bins > hi[:, None]))
+    path = np.clip(_closed_path(cost, p.max_step, p.step_cost), lo, hi)
+    r = rho[path]
+    if p.smooth:
+        h = p.smooth
+        r = np.convolve(np.r_[r[-h:], r, r[:h]], np.ones(2 * h + 1) / (2 * h + 1), mode="valid")
+    return r
 
 
 MAX_CORRECTIONS = 200  # points per list: a few clicks, or strokes sampled every few pixels
@@ -220,6 +338,11 @@ def _box_holding(box, clicks, width: int, height: int) -> tuple[int, int, int, i
 
 
 def _propose_in_box(gray: np.ndarray, box: tuple[int, int, int, int], params: Params, clicks=()) -> list[list[float]]:
+    net = contour_net.load() if params.learned else None
+    if net is not None:
+        ring = _learned_in_box(net, gray, box, params, clicks)
+        if ring is not None:
+            return ring
     x0, y0, x1, y1 = box
     centre, axes = ((x0 + x1) / 2, (y0 + y1) / 2), ((x1 - x0) / 2, (y1 - y0) / 2)
     radius = _radial_boundary(gray, centre, axes, box, params, core=params.core, margin_prior=True, clicks=clicks)

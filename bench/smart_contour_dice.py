@@ -24,7 +24,9 @@ Methods, each on the same boxes:
 - ellipse: the ellipse inscribed in the box (``smart_contour.ellipse_in_box``);
 - grabcut: plain OpenCV GrabCut on the raw image (decoded in colour) with the box as its
   rectangle, 5 iterations; the mask is its foreground and probable foreground;
-- ours (box): ``smart_contour.propose(gray, box=...)``; ours (click): ``propose(gray, point=...)``.
+- ours (box): ``smart_contour.propose(gray, box=...)``; ours (click): ``propose(gray, point=...)``,
+  as the endpoint calls them: the network (``annotator/contour_net.py``) when its weights load,
+  else the radial programme; the header says which.
 
 Dice: the proposal rasterised with ``geometry.lesion_mask`` against the lesion's own mask, one
 value per box; reported as median, 10th percentile and mean over all boxes. ms per call: wall
@@ -57,7 +59,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from annotator import demo, geometry, smart_contour  # noqa: E402
+from annotator import contour_net, demo, geometry, smart_contour  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "bus-uclm-sample"
 SPLIT = ROOT.parent / "shared" / "data" / "bus-uclm-split.csv"
@@ -266,7 +268,7 @@ def _tune_init(folder: str, n: int, seed: int) -> None:
 
 
 def _tune_score(config: dict) -> list[float]:
-    params = replace(smart_contour.DEFAULT, **config)
+    params = replace(smart_contour.DEFAULT, learned=False, **config)  # the programme's weights
     return [
         ring_dice(case, smart_contour.propose(case.gray, box=box, params=params)) for case, box in _TUNE_STATE["jobs"]
     ]
@@ -361,6 +363,8 @@ def main() -> None:
         f"OpenCV {cv2.__version__}, {time.strftime('%Y-%m-%d %H:%M')}; margins {MARGIN[0]}-{MARGIN[1]} px per side, "
         f"{args.boxes} boxes and {args.boxes} clicks per lesion, seed {args.seed}"
     )
+    net = contour_net.load()
+    print(f"proposals: {'the network, ' + str(contour_net.MODEL) if net else 'the radial programme (no network)'}")
     floor = dp_floor()
     print(f"floor: one dynamic programme (96 x 64) {floor[0]:.1f} ms median, {floor[1]:.1f} ms p95")
     release = release_path(args.release)

@@ -46,7 +46,7 @@ from smart_contour_dice import (  # noqa: E402
     sample_cases,
 )
 
-from annotator import geometry, smart_contour  # noqa: E402
+from annotator import contour_net, geometry, smart_contour  # noqa: E402
 
 
 def proposal_mask(case: Case, ring) -> np.ndarray:
@@ -133,6 +133,8 @@ def main() -> None:
         f"OpenCV {cv2.__version__}, {time.strftime('%Y-%m-%d %H:%M')}; {where}, {len(cases)} lesions, "
         f"margins 10-20 px, seed {args.seed}, target Dice {args.target:.2f}, max {args.max}"
     )
+    net = contour_net.load()
+    print(f"proposals: {'the network, ' + str(contour_net.MODEL) if net else 'the radial programme (no network)'}")
     rng = np.random.default_rng(args.seed)
     counts, manual, times = [], [], []
     for case in cases:

@@ -9,10 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from annotator import demo, geometry, smart_contour
+from annotator import contour_net, demo, geometry, smart_contour
 from annotator.smart_contour import ProposalError
 
 W, H = demo.WIDTH, demo.HEIGHT
+DP = replace(smart_contour.DEFAULT, learned=False)  # the radial programme alone (the fallback)
 
 
 def demo_case(seed: int, label: str = geometry.BENIGN) -> tuple[np.ndarray, geometry.Lesion]:
@@ -263,8 +264,9 @@ def test_a_lesion_with_a_dark_core_in_a_paler_rim_is_proposed_whole():
     def dice_of(ring):
         return geometry.dice(geometry.lesion_mask(geometry.Lesion(geometry.BENIGN, ring), width, height), truth)
 
-    assert dice_of(smart_contour.propose(gray, box=box)) >= 0.9
-    without_prior = replace(smart_contour.DEFAULT, margin_weight=0.0)
+    assert dice_of(smart_contour.propose(gray, box=box)) >= 0.9  # the network
+    assert dice_of(smart_contour.propose(gray, box=box, params=DP)) >= 0.9  # the programme, its fallback
+    without_prior = replace(DP, margin_weight=0.0)
     assert dice_of(smart_contour.propose(gray, box=box, params=without_prior)) < 0.6  # the core alone
 
 
@@ -299,3 +301,71 @@ def test_on_a_large_box_a_correction_point_holds_the_rays_within_a_tenth_of_its_
     assert held.sum() == np.sum(np.abs(np.angle(np.exp(1j * theta))) <= np.arcsin(20 / 150))
     assert held.sum() > 3  # a 4 px point would hold the one ray through it
     assert np.all(rho[hi[held]] < 0.75)
+
+
+# --- the learned network (annotator/contour_net.py) ----------------------------------------------
+
+
+def test_the_shipped_network_loads_and_opencv_reads_it_as_torch_computed_it():
+    net = contour_net.load()
+    assert net is not None, f"{contour_net.MODEL} is missing or unreadable"
+    want = np.load(contour_net.reference_path()).astype(np.float32)
+    got = net.logits(contour_net.reference_input())
+    assert got.shape == (contour_net.SIZE, contour_net.SIZE)
+    assert np.abs(got - want).max() < 0.05  # the reference is stored as float16
+
+
+def test_a_missing_or_unreadable_weights_file_gives_no_network(tmp_path: Path):
+    assert contour_net.load(tmp_path / "absent.onnx") is None
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a network")
+    assert contour_net.load(junk) is None
+
+
+def test_without_the_network_the_programme_answers(monkeypatch):
+    gray, lesion = demo_case(3)
+    box = loose_box(lesion)
+    monkeypatch.setattr(contour_net, "load", lambda *a: None)
+    assert smart_contour.propose(gray, box=box) == smart_contour.propose(gray, box=box, params=DP)
+
+
+def test_the_network_proposes_valid_rings_in_the_box_on_real_images(sample_dir: Path):
+    """Box and click proposals from the network on the shared sample: valid, simplified rings inside
+    the box (or holding the click), closer to the reference than the programme's on the median."""
+    rng = np.random.default_rng(3)
+    net, dp = [], []
+    for mask_path in sorted((sample_dir / "masks").glob("*.png")):
+        lesions = geometry.extract_lesions(cv2.imread(str(mask_path))[:, :, ::-1]).lesions
+        if not lesions:
+            continue
+        gray = smart_contour.decode_gray((sample_dir / "images" / mask_path.name).read_bytes())
+        height, width = gray.shape
+        lesion = lesions[0]
+        box = loose_box(lesion, [int(v) for v in rng.integers(10, 21, size=4)], width, height)
+        ring = smart_contour.propose(gray, box=box)
+        geometry.validate_ring(ring, width, height)
+        assert 3 <= len(ring) <= 300
+        x0, y0, x1, y1 = smart_contour.check_box(box, width, height)
+        assert all(x0 <= x <= x1 and y0 <= y <= y1 for x, y in ring)
+        net.append(ring_dice(ring, lesion, width, height))
+        dp.append(ring_dice(smart_contour.propose(gray, box=box, params=DP), lesion, width, height))
+        mask = geometry.lesion_mask(lesion, width, height)
+        y, x = np.unravel_index(int(np.argmax(cv2.distanceTransform(mask, cv2.DIST_L2, 5))), mask.shape)
+        ring = smart_contour.propose(gray, point=[float(x), float(y)])
+        geometry.validate_ring(ring, width, height)
+        assert contains(ring, (x, y))
+    assert len(net) >= 10
+    assert np.median(net) >= 0.88 and np.median(net) >= np.median(dp) - 0.01
+
+
+def test_points_the_network_ignores_are_still_kept_on_their_side():
+    """Where the network's own outline does not respect a reader's point, the programme runs on its
+    probabilities with the point as a bound: an outside point in the middle of a lesion is left out."""
+    gray, lesion = demo_case(1)
+    box = loose_box(lesion)
+    x, y, w, h = geometry.bbox(lesion)
+    point = [x + 0.6 * w, y + 0.5 * h]
+    ring = smart_contour.propose(gray, box=box, outside=[point])
+    assert geometry.validate_ring(ring, W, H)
+    assert not contains(ring, point)
+    assert ring_dice(ring, lesion) > 0.3
