@@ -3,7 +3,7 @@ and the reader's prompt (a box, a click, correction points), gives each pixel's 
 belonging to the lesion.
 
 Pure numpy/OpenCV: the network is run by OpenCV's ``cv2.dnn`` from an ONNX file
-(``annotator/models/smart_contour.onnx``), so the app needs neither torch nor onnxruntime. The
+(``annotator/weights/smart_contour.onnx``), so the app needs neither torch nor onnxruntime. The
 same functions build the network's input here and in training (``scripts/train_smart_contour.py``,
 run by hand with torch), so what is trained is what is served.
 
@@ -27,7 +27,7 @@ WINDOW = 512  # side (image pixels) of the square searched round a click without
 CLICK_SIGMA = 2.5  # crop pixels: the width of a click's mark in its channel
 THRESHOLD = 0.5  # probability above which a pixel is lesion
 CHANNELS = 4  # grey, box, inside points, outside points
-MODEL = Path(__file__).resolve().parent / "models" / "smart_contour.onnx"
+MODEL = Path(__file__).resolve().parent / "weights" / "smart_contour.onnx"
 
 Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 in image pixels, x1 and y1 exclusive
 

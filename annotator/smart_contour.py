@@ -2,7 +2,7 @@
 
 Pure numpy/OpenCV; no Django. The reader always edits the proposal before it counts.
 
-With the network's weights present (``annotator/contour_net.py``, ``annotator/models/``; trained on
+With the network's weights present (``annotator/contour_net.py``, ``annotator/weights/``; trained on
 BUS-UCLM, so under its non-commercial licence), a box is answered by the network: its lesion
 probability on a crop of the box, thresholded at 0.5 inside the box, the largest part traced and
 simplified (``_learned_in_box``). A click is answered in two steps: the network on a 512 px window

@@ -4,7 +4,7 @@
     /work/venv-train/bin/pip install torch==2.13.0 numpy opencv-python-headless onnx pillow
     /work/venv-train/bin/python scripts/train_smart_contour.py --release /path/to/BUS-UCLM/release \
         [--split ../shared/data/bus-uclm-split.csv] [--minutes 20] [--seed 0] \
-        [--out annotator/models/smart_contour.onnx] [--holdout]
+        [--out annotator/weights/smart_contour.onnx] [--holdout]
 
 Data: the lesions of the ``tune`` patients of the public BUS-UCLM release (CC BY-NC 4.0: the
 weights inherit its non-commercial licence), never the ``test`` ones; plus generated images
@@ -255,7 +255,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--demo", type=int, default=40, help="generated images to train on as well")
     parser.add_argument("--holdout", action="store_true", help="keep every fifth tune patient out (validation)")
-    parser.add_argument("--out", type=Path, default=ROOT / "annotator" / "models" / "smart_contour.onnx")
+    parser.add_argument("--out", type=Path, default=ROOT / "annotator" / "weights" / "smart_contour.onnx")
     args = parser.parse_args()
 
     torch.set_num_threads(2)
