@@ -111,9 +111,9 @@ POINT_RADII = (64, 128, 256)  # half-sizes of the squares searched around a clic
 POINT_CONTRAST = 0.8  # a click's proposal: the largest candidate within this fraction of the clearest boundary
 POINT_MARGIN = 12  # room added around the lesion found from a click, as a reader's box would have
 CLICK_WINDOWS = (384, 512)  # sides of the windows round a click the network searches (the first step)
-REFIT_MARGIN = 15  # a click's box refitted round its first outline: room added where the outline stopped short of it
-REFIT_GROW = 0.2  # ... and where the outline reached the box (within REFIT_TOUCH px), that side moves out by
-REFIT_TOUCH = 2  # this fraction of the box's side: the box had cut the lesion
+REFIT_MARGIN = 15  # a click's box refitted round its first outline: this much room beyond the outline per side,
+REFIT_GROW = 0.2  # except a side the outline reached (the box cut the lesion there): out by this fraction of the box
+REFIT_TOUCH = 2  # "reached": within this many pixels of the side
 GROW_FACTOR = 4  # the dark region is grown on an image this many times smaller (speckle averaged)
 GROW_WINDOW = 160  # half-size of the window round the click whose Otsu threshold defines dark
 
