@@ -23,7 +23,6 @@ import numpy as np
 
 SIZE = 96  # the network's input is SIZE x SIZE pixels
 CONTEXT = 0.1  # a box crop reaches this fraction of the box's side beyond each side of it
-WINDOW = 512  # side (image pixels) of the square searched round a click without a box
 CLICK_SIGMA = 2.5  # crop pixels: the width of a click's mark in its channel
 THRESHOLD = 0.5  # probability above which a pixel is lesion
 CHANNELS = 4  # grey, box, inside points, outside points
@@ -39,8 +38,8 @@ def box_rect(box: tuple[int, int, int, int]) -> Rect:
     return x0 - mx, y0 - my, x1 + 1 + mx, y1 + 1 + my
 
 
-def window_rect(point: tuple[float, float], side: int = WINDOW) -> Rect:
-    """The square crop of ``side`` pixels centred on a click."""
+def window_rect(point: tuple[float, float], side: int) -> Rect:
+    """The square crop of ``side`` pixels centred on a click (training drew sides of 400 to 640)."""
     x, y = round(point[0]), round(point[1])
     h = side // 2
     return x - h, y - h, x - h + side, y - h + side

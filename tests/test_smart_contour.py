@@ -369,3 +369,48 @@ def test_points_the_network_ignores_are_still_kept_on_their_side():
     assert geometry.validate_ring(ring, W, H)
     assert not contains(ring, point)
     assert ring_dice(ring, lesion) > 0.3
+
+
+def test_a_click_on_a_small_lesion_proposes_an_outline_of_its_size(sample_dir: Path):
+    """The shared sample's smallest lesions (under 15,000 px, a 512 px window leaves them a few crop
+    pixels wide), clicked in the middle: the proposal is about the lesion's size, not the tissue
+    round it. (The sample's patients are among the network's training patients: a behaviour check,
+    not a measure; BENCHMARKS.md 14d has the held-out figures.)"""
+    checked = 0
+    for mask_path in sorted((sample_dir / "masks").glob("*.png")):
+        lesions = geometry.extract_lesions(cv2.imread(str(mask_path))[:, :, ::-1]).lesions
+        gray = smart_contour.decode_gray((sample_dir / "images" / mask_path.name).read_bytes())
+        height, width = gray.shape
+        for lesion in lesions:
+            mask = geometry.lesion_mask(lesion, width, height)
+            if mask.sum() >= 15_000:
+                continue
+            y, x = np.unravel_index(int(np.argmax(cv2.distanceTransform(mask, cv2.DIST_L2, 5))), mask.shape)
+            ring = smart_contour.propose(gray, point=[float(x), float(y)])
+            geometry.validate_ring(ring, width, height)
+            proposal = geometry.lesion_mask(geometry.Lesion(geometry.BENIGN, ring), width, height)
+            assert 0.7 <= proposal.sum() / mask.sum() <= 1.4, mask_path.name
+            assert geometry.dice(proposal, mask) >= 0.85, mask_path.name
+            checked += 1
+    assert checked >= 5
+
+
+def test_a_clicks_box_is_refitted_round_its_outline_and_grown_where_the_outline_was_cut():
+    box = (100, 100, 200, 150)  # 100 x 50
+    # The outline stops short of the top, right and bottom sides and reaches the left one.
+    ring = [[101, 120], [150, 110], [180, 125], [150, 140]]
+    m, g = smart_contour.REFIT_MARGIN, smart_contour.REFIT_GROW
+    assert smart_contour._refit_box(ring, box, 640, 480) == (100 - round(g * 100), 110 - m, 180 + m, 140 + m)
+    # Past the image, the box stops at its edge.
+    assert smart_contour._refit_box([[1, 20], [60, 10], [60, 40]], (0, 0, 100, 50), 640, 480)[:2] == (0, 0)
+
+
+def test_a_click_where_the_network_sees_no_lesion_is_still_answered(monkeypatch):
+    """No window's guess holds the click: the search round the click (boxes_from_point) answers."""
+    gray, lesion = demo_case(2)
+    monkeypatch.setattr(smart_contour, "_learned_part_at", lambda *a: None)
+    x, y, w, h = geometry.bbox(lesion)
+    point = [x + w / 2, y + h / 2]
+    ring = smart_contour.propose(gray, point=point)
+    assert geometry.validate_ring(ring, W, H)
+    assert cv2.pointPolygonTest(np.float32(ring), (point[0], point[1]), False) >= 0
