@@ -340,19 +340,25 @@ def _traced(mask: np.ndarray, tolerance: float) -> list[list[float]] | None:
     return None
 
 
-def _radial_on_probability(prob: np.ndarray, centre, axes, bounds, p: Params, clicks) -> np.ndarray:
-    """The radial programme of ``_radial_boundary`` with the network's probabilities as its region
-    term (a boundary should have probable lesion inside, improbable outside) and the reader's points
-    as its bounds."""
+def _polar_grid(centre, axes, bounds, p: Params):
+    """The programme's sampling grid: angles, radii (box-normalised), the image position of every
+    (angle, radius) sample, and which of them lie inside ``bounds``."""
     cx, cy = centre
     ax, ay = axes
     x0, y0, x1, y1 = bounds
     theta = np.linspace(0, 2 * np.pi, p.angles, endpoint=False)
     rho = np.linspace(p.rho_min, p.rho_max, p.radii)
-    ct, st = np.cos(theta)[:, None], np.sin(theta)[:, None]
-    px = cx + ax * rho[None, :] * ct
-    py = cy + ay * rho[None, :] * st
+    px = cx + ax * rho[None, :] * np.cos(theta)[:, None]
+    py = cy + ay * rho[None, :] * np.sin(theta)[:, None]
     allowed = (px >= x0) & (px <= x1) & (py >= y0) & (py <= y1)
+    return theta, rho, px, py, allowed
+
+
+def _radial_on_probability(prob: np.ndarray, centre, axes, bounds, p: Params, clicks) -> np.ndarray:
+    """The radial programme of ``_radial_boundary`` with the network's probabilities as its region
+    term (a boundary should have probable lesion inside, improbable outside) and the reader's points
+    as its bounds."""
+    theta, rho, px, py, allowed = _polar_grid(centre, axes, bounds, p)
     polar = cv2.remap(prob, px.astype(np.float32), py.astype(np.float32), cv2.INTER_LINEAR)
     f = (1.0 - 2.0 * polar) * (rho[None, :] / rho.mean())
     before = np.cumsum(f, axis=1) - f
@@ -558,12 +564,8 @@ def _radial_boundary(
     if p.blur > 0:
         smooth = cv2.GaussianBlur(smooth, (0, 0), p.blur)
 
-    theta = np.linspace(0, 2 * np.pi, p.angles, endpoint=False)
-    rho = np.linspace(p.rho_min, p.rho_max, p.radii)
+    theta, rho, px, py, allowed = _polar_grid(centre, axes, bounds, p)
     ct, st = np.cos(theta)[:, None], np.sin(theta)[:, None]
-    px = cx + ax * rho[None, :] * ct
-    py = cy + ay * rho[None, :] * st
-    allowed = (px >= x0) & (px <= x1) & (py >= y0) & (py <= y1)
     if not allowed[:, 0].all():
         return None  # the centre is (nearly) on the edge of the image: nothing to go round
     mapx = ((px - rx0) * scale).astype(np.float32)

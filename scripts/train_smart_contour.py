@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from annotator import contour_net, demo, geometry  # noqa: E402
+from bench.smart_contour_dice import read_split  # noqa: E402  (the split as the benchmark reads it)
 
 SIZE = contour_net.SIZE
 
@@ -57,15 +58,6 @@ class Lesion:
         depth = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
         ys, xs = np.nonzero(depth >= 0.5 * depth.max())
         self.middle = np.c_[xs, ys]
-
-
-def read_split(path: Path) -> dict[str, str]:
-    split = {}
-    for line in path.read_text(encoding="utf-8-sig").splitlines()[1:]:
-        if line.strip():
-            patient, part = line.strip().split(";")
-            split[patient] = part
-    return split
 
 
 def release_lesions(release: Path, split: dict[str, str]) -> list[Lesion]:

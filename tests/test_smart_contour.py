@@ -141,17 +141,22 @@ def test_closed_path_follows_a_valley_and_closes():
     assert abs(int(path[0]) - int(path[-1])) <= 2 and np.all(np.abs(np.diff(path)) <= 2)
 
 
+def sample_images(sample_dir: Path):
+    """(file name, grey image, its reference lesions) for each image of the shared sample with lesions."""
+    for mask_path in sorted((sample_dir / "masks").glob("*.png")):
+        lesions = geometry.extract_lesions(cv2.imread(str(mask_path))[:, :, ::-1]).lesions
+        if lesions:
+            gray = smart_contour.decode_gray((sample_dir / "images" / mask_path.name).read_bytes())
+            yield mask_path.name, gray, lesions
+
+
 def test_on_real_images_the_proposal_beats_the_ellipse(sample_dir: Path):
     """On the BUS-UCLM sample, with loose boxes (10-20 px per side, fixed seed), the median Dice
     of the proposal is clearly above the inscribed ellipse's (bench/smart_contour_dice.py has
     the full figures)."""
     rng = np.random.default_rng(0)
     ours, ellipse = [], []
-    for mask_path in sorted((sample_dir / "masks").glob("*.png")):
-        lesions = geometry.extract_lesions(cv2.imread(str(mask_path))[:, :, ::-1]).lesions
-        if not lesions:
-            continue
-        gray = smart_contour.decode_gray((sample_dir / "images" / mask_path.name).read_bytes())
+    for _name, gray, lesions in sample_images(sample_dir):
         height, width = gray.shape
         for lesion in lesions:
             for _ in range(3):
@@ -334,11 +339,7 @@ def test_the_network_proposes_valid_rings_in_the_box_on_real_images(sample_dir: 
     the box (or holding the click), closer to the reference than the programme's on the median."""
     rng = np.random.default_rng(3)
     net, dp = [], []
-    for mask_path in sorted((sample_dir / "masks").glob("*.png")):
-        lesions = geometry.extract_lesions(cv2.imread(str(mask_path))[:, :, ::-1]).lesions
-        if not lesions:
-            continue
-        gray = smart_contour.decode_gray((sample_dir / "images" / mask_path.name).read_bytes())
+    for _name, gray, lesions in sample_images(sample_dir):
         height, width = gray.shape
         lesion = lesions[0]
         box = loose_box(lesion, [int(v) for v in rng.integers(10, 21, size=4)], width, height)
@@ -377,9 +378,7 @@ def test_a_click_on_a_small_lesion_proposes_an_outline_of_its_size(sample_dir: P
     round it. (The sample's patients are among the network's training patients: a behaviour check,
     not a measure; BENCHMARKS.md 14d has the held-out figures.)"""
     checked = 0
-    for mask_path in sorted((sample_dir / "masks").glob("*.png")):
-        lesions = geometry.extract_lesions(cv2.imread(str(mask_path))[:, :, ::-1]).lesions
-        gray = smart_contour.decode_gray((sample_dir / "images" / mask_path.name).read_bytes())
+    for name, gray, lesions in sample_images(sample_dir):
         height, width = gray.shape
         for lesion in lesions:
             mask = geometry.lesion_mask(lesion, width, height)
@@ -389,8 +388,8 @@ def test_a_click_on_a_small_lesion_proposes_an_outline_of_its_size(sample_dir: P
             ring = smart_contour.propose(gray, point=[float(x), float(y)])
             geometry.validate_ring(ring, width, height)
             proposal = geometry.lesion_mask(geometry.Lesion(geometry.BENIGN, ring), width, height)
-            assert 0.7 <= proposal.sum() / mask.sum() <= 1.4, mask_path.name
-            assert geometry.dice(proposal, mask) >= 0.85, mask_path.name
+            assert 0.7 <= proposal.sum() / mask.sum() <= 1.4, name
+            assert geometry.dice(proposal, mask) >= 0.85, name
             checked += 1
     assert checked >= 5
 
