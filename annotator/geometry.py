@@ -103,12 +103,8 @@ def _plain_points(ring: list | tuple, width: int, height: int) -> Ring | None:
         xy = np.array(ring, dtype=np.float64)
     except OverflowError:  # an integer too large for a float: the checked path says which
         return None
-    x, y = xy[:, 0], xy[:, 1]
-    if not (np.isfinite(xy).all() and (x >= 0).all() and (x <= width - 1).all() and (y >= 0).all()):
-        return None
-    if not (y <= height - 1).all():
-        return None
-    return xy.tolist()
+    inside = (xy >= 0).all() and (xy[:, 0] <= width - 1).all() and (xy[:, 1] <= height - 1).all()
+    return xy.tolist() if inside and np.isfinite(xy).all() else None
 
 
 def _checked_points(ring: list | tuple, width: int, height: int, what: str) -> Ring:

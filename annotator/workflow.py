@@ -383,6 +383,14 @@ def _check_descriptors(lesions: Sequence[geometry.Lesion], assessment: str) -> N
     raise InvalidContent("BI-RADS descriptors are required for submission: " + "; ".join(parts), **extra)
 
 
+def _send_back_comment(comment: str | None, whom: str) -> str:
+    """A send-back (of a submission or of a blind reading) must say what to change."""
+    comment = (comment or "").strip()
+    if not comment:
+        raise InvalidContent(f"sending back needs a comment that tells the {whom} what to change")
+    return comment
+
+
 def _check_version(layer: MaskLayer, expected_version: int | None) -> None:
     if expected_version is not None and expected_version != layer.version:
         raise StaleVersion(
@@ -666,9 +674,7 @@ def send_back(
     image = _lock(image_id)
     before = image.status
     after = _check("send_back", image, user)
-    comment = (comment or "").strip()
-    if not comment:
-        raise InvalidContent("sending back needs a comment that tells the annotator what to change")
+    comment = _send_back_comment(comment, "annotator")
     layer = _submitted_layer(image)
     _check_version(layer, expected_version)
     review = _review(image, layer, user, Review.Decision.RETURNED, comment)
@@ -887,9 +893,7 @@ def return_reading(*, image_id: int, user, layer_ids: Sequence[int], comment: st
     image = _lock(image_id)
     before = image.status
     after = _check("return_reading", image, user)
-    comment = (comment or "").strip()
-    if not comment:
-        raise InvalidContent("sending back needs a comment that tells the reader what to change")
+    comment = _send_back_comment(comment, "reader")
     layers = _submitted_readings(image)
     if not layer_ids:
         raise InvalidContent("name the reading (or both) to send back", rule="not_a_reading")
